@@ -1,0 +1,56 @@
+"""β grids for annealing: n_steps intervals, n_steps + 1 points, from `start` to `end` inclusive.
+
+All grids are strictly monotone (increasing when end > start; annealing downward in β is allowed
+too) and are returned in float64 so that weight increments (β_t − β_{t−1})·φ are exact to
+rounding. Which grid is best depends on where log Z(β) curves most: geometric grids crowd points
+near a small `start` (good from a broad base), sigmoid grids crowd both ends (Grosse et al. 2013).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _check(n_steps: int, start: float, end: float) -> None:
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if not (math.isfinite(start) and math.isfinite(end)) or start == end:
+        raise ValueError(f"need finite start != end, got start={start}, end={end}")
+
+
+def linear_betas(n_steps: int, start: float = 0.0, end: float = 1.0) -> torch.Tensor:
+    """Equally spaced β."""
+    _check(n_steps, start, end)
+    return torch.linspace(start, end, n_steps + 1, dtype=torch.float64)
+
+
+def geometric_betas(n_steps: int, start: float = 1e-3, end: float = 1.0,
+                    prepend_zero: bool = False) -> torch.Tensor:
+    """Equal *ratios* β_{t+1}/β_t between start > 0 and end > 0; optionally with β = 0 in front.
+
+    With prepend_zero the grid has n_steps + 2 points: 0, start, …, end.
+    """
+    _check(n_steps, start, end)
+    if start <= 0 or end <= 0:
+        raise ValueError(f"geometric grids need start > 0 and end > 0, got {start}, {end}")
+    grid = torch.logspace(math.log10(start), math.log10(end), n_steps + 1, dtype=torch.float64)
+    grid[0], grid[-1] = start, end      # exact endpoints despite the log/exp round trip
+    if prepend_zero:
+        grid = torch.cat([torch.zeros(1, dtype=torch.float64), grid])
+    return grid
+
+
+def sigmoid_betas(n_steps: int, start: float = 0.0, end: float = 1.0,
+                  steepness: float = 4.0) -> torch.Tensor:
+    """σ(δ(2t/T − 1)) rescaled to [start, end]: dense near both ends (Grosse et al. 2013)."""
+    _check(n_steps, start, end)
+    if steepness <= 0:
+        raise ValueError(f"steepness must be positive, got {steepness}")
+    t = torch.linspace(-1.0, 1.0, n_steps + 1, dtype=torch.float64)
+    s = torch.sigmoid(steepness * t)
+    s = (s - s[0]) / (s[-1] - s[0])
+    grid = start + (end - start) * s
+    grid[0], grid[-1] = start, end
+    return grid

@@ -1,0 +1,203 @@
+"""`load_source`: turn a user's data spec (a .npz/.npy file or `builtin:NAME[:k=v,...]`) into a
+validated `DataSet`. Every problem with the input becomes one `UserError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heatbath.data.dataset import DataSet
+from heatbath.data.images import IMAGES
+from heatbath.data.toys import TOYS, toy_log_density
+from heatbath.errors import UserError
+from heatbath.spec import call_with_params, parse_spec
+
+BUILTIN_PREFIX = "builtin:"
+DEFAULT_TOY_SIZE = 20000
+MAX_IMAGE_CHANNELS = 4   # (N, C, H, W) with more "channels" than this is more likely a vector
+
+
+def builtin_names() -> list[str]:
+    return list(TOYS) + list(IMAGES)
+
+
+def builtin_descriptions() -> dict[str, str]:
+    """One line per built-in data set, for docs and `--help`."""
+    descriptions = {name: toy.description for name, toy in TOYS.items()}
+    descriptions.update({name: text for name, (_, text) in IMAGES.items()})
+    return descriptions
+
+
+def load_source(spec: str, *, n: int | None = None, seed: int = 0) -> DataSet:
+    """Load a data set. `n` is the number of toy samples to draw (default 20000) or, for files
+    and images, the size of a random subset chosen by `seed`; toys are also drawn with `seed`.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError("empty data spec: give a .npz/.npy file or builtin:NAME "
+                        f"(one of {', '.join(builtin_names())})")
+    if spec.startswith(BUILTIN_PREFIX):
+        return _load_builtin(spec[len(BUILTIN_PREFIX):], n, seed)
+    return _subsample(_load_file(Path(spec)), n, seed, where=f"'{spec}'")
+
+
+# --- built-ins -------------------------------------------------------------------------------
+
+def _load_builtin(rest: str, n: int | None, seed: int) -> DataSet:
+    name, params = parse_spec(rest)
+    if name not in TOYS and name not in IMAGES:
+        raise UserError(f"unknown built-in data set '{name}'; known: {', '.join(builtin_names())}")
+    if "n" in params:
+        if n is not None and params["n"] != n:
+            raise UserError(f"builtin:{name} got n={params['n']} in the spec but n={n} as an "
+                            "option; give it once")
+        n = params.pop("n")
+    if name in TOYS:
+        return _load_toy(name, params, DEFAULT_TOY_SIZE if n is None else n, seed)
+    if params:
+        raise UserError(f"unknown parameter(s) {', '.join(sorted(params))} for builtin:{name}; "
+                        "accepted: n")
+    loader, _ = IMAGES[name]
+    return _subsample(loader(), n, seed, where=f"builtin:{name}")
+
+
+def _load_toy(name: str, params: dict, n: int, seed: int) -> DataSet:
+    generator = torch.Generator().manual_seed(int(seed))
+    sampler = partial(TOYS[name].sampler, n, generator=generator)
+    x = call_with_params(sampler, params, f"builtin:{name}")
+    return DataSet(x=x.float(), name=name, kind="vector",
+                   log_density=toy_log_density(name, params))
+
+
+def _subsample(ds: DataSet, n: int | None, seed: int, where: str) -> DataSet:
+    """A random subset of n rows (chosen by seed), or everything when n is None."""
+    if n is None:
+        return ds
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 1:
+        raise UserError(f"n must be a positive integer, got {n!r}")
+    if n > len(ds):
+        raise UserError(f"asked for n={int(n)} samples but {where} has only {len(ds)}")
+    generator = torch.Generator().manual_seed(int(seed))
+    return ds.subset(torch.randperm(len(ds), generator=generator)[: int(n)])
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def _load_file(path: Path) -> DataSet:
+    where = f"'{path}'"
+    if not path.exists():
+        raise UserError(f"no such file: {where} (for a built-in data set write builtin:NAME, "
+                        f"one of {', '.join(builtin_names())})")
+    if path.is_dir():
+        raise UserError(f"{where} is a directory; give a .npz or .npy file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".npy"):
+        raise UserError(f"{where} is not a .npz or .npy file; save your data with numpy.savez "
+                        "(arrays x and optional c) or numpy.save")
+    x, c = _read_npz(path, where) if suffix == ".npz" else (_read_npy(path, where), None)
+    return _dataset_from_arrays(x, c, name=path.stem, where=where)
+
+
+def _unreadable(where: str, exc: Exception) -> UserError:
+    if "Object arrays" in str(exc):   # numpy's wording for a pickled dtype=object array
+        return UserError(f"{where} holds Python objects, not numbers; save a numeric array")
+    return UserError(f"cannot read {where}: it is not a valid numpy file ({type(exc).__name__})")
+
+
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
+
+
+def _read_npy(path: Path, where: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise _unreadable(where, exc) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise UserError(f"{where} is a .npz archive saved under a .npy name; rename it to .npz")
+    return array
+
+
+def _read_npz(path: Path, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise _unreadable(where, exc) from None
+    if isinstance(archive, np.ndarray):
+        raise UserError(f"{where} is a single array saved with numpy.save; rename it to .npy "
+                        "or save it with numpy.savez(file, x=samples)")
+    with archive:
+        names = list(archive.files)
+        if "x" not in names:
+            raise UserError(f"{where} has no array 'x' (it has: {', '.join(names) or 'none'}); "
+                            "save it with numpy.savez(file, x=samples)")
+        try:
+            return archive["x"], (archive["c"] if "c" in names else None)
+        except _READ_ERRORS as exc:
+            raise _unreadable(where, exc) from None
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def _dataset_from_arrays(x: np.ndarray, c: np.ndarray | None, name: str, where: str) -> DataSet:
+    _check_samples(x, where)
+    samples, kind = _shape_samples(torch.from_numpy(x.astype(np.float32)))
+    ds = DataSet(x=samples, name=name, kind=kind)
+    if c is not None:
+        _attach_condition(ds, c, where)
+    return ds
+
+
+def _check_samples(x: np.ndarray, where: str) -> None:
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"x in {where} has dtype {x.dtype}; it must be numeric")
+    if x.ndim < 2:
+        raise UserError(f"x in {where} has shape {x.shape}; it needs one row per sample, "
+                        "e.g. reshape a 1-D array to (N, 1) with x.reshape(-1, 1)")
+    if x.size == 0:
+        raise UserError(f"x in {where} is empty (shape {x.shape}); it needs at least one sample")
+    finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise UserError(f"x in {where} has {bad.size} row(s) with NaN or inf (first: row "
+                        f"{bad[0]}); remove or fix them")
+
+
+def _shape_samples(x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """(N,H,W) -> (N,1,H,W) image; (N,C,H,W) with C <= 4 -> image; anything else -> (N, D)."""
+    if x.ndim == 2:
+        return x, "vector"
+    if x.ndim == 3:
+        return x.unsqueeze(1), "image"
+    if x.ndim == 4 and x.shape[1] <= MAX_IMAGE_CHANNELS:
+        return x, "image"
+    return x.reshape(x.shape[0], -1), "vector"
+
+
+def _attach_condition(ds: DataSet, c: np.ndarray, where: str) -> None:
+    """Class labels for integer 1-D c, continuous properties (N, k) for float c."""
+    if c.dtype.kind not in "biuf":
+        raise UserError(f"c in {where} has dtype {c.dtype}; it must be integer labels or floats")
+    if c.ndim not in (1, 2):
+        raise UserError(f"c in {where} has shape {c.shape}; use (N,) labels or (N, k) properties")
+    if c.shape[0] != len(ds):
+        raise UserError(f"c in {where} has {c.shape[0]} rows but x has {len(ds)}; "
+                        "give one condition row per sample")
+    if c.dtype.kind in "biu" and c.ndim == 1:
+        _attach_labels(ds, c.astype(np.int64), where)
+        return
+    values = c.astype(np.float32).reshape(len(ds), -1)
+    if not np.isfinite(values).all():
+        raise UserError(f"c in {where} has NaN or inf values; remove or fix them")
+    ds.c, ds.cond_kind = torch.from_numpy(values), "continuous"
+
+
+def _attach_labels(ds: DataSet, labels: np.ndarray, where: str) -> None:
+    if labels.min() < 0:
+        raise UserError(f"c in {where} has negative class labels; use labels 0..K-1")
+    ds.c, ds.cond_kind = torch.from_numpy(labels), "class"
+    ds.num_classes = int(labels.max()) + 1

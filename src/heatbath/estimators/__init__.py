@@ -1,0 +1,1 @@
+"""Estimators that turn samples into numbers with standard errors."""

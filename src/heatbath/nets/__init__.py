@@ -1,0 +1,96 @@
+"""Neural networks for vector fields / scores / denoisers, plus weight averaging.
+
+Every network is a plain `nn.Module` with `forward(x, t, c=None, drop=None) -> tensor shaped like x`
+(see `MLP` for the meaning of c and drop). `build_net` picks one from an event shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from heatbath.errors import UserError
+from heatbath.nets.ema import EMA
+from heatbath.nets.mlp import MLP
+from heatbath.nets.unet import UNet
+
+__all__ = ["MLP", "UNet", "EMA", "build_net", "count_parameters", "NetConfigError"]
+
+NET_KINDS = ("mlp", "unet")
+
+
+class NetConfigError(UserError, ValueError):
+    """A bad network choice: a UserError for the CLI, and a ValueError for library callers."""
+
+
+def _check_kind_options(kind: str, options: dict[str, object]) -> None:
+    """Refuse options that belong to the other kind, rather than silently ignoring them."""
+    foreign = {"mlp": ("base", "mults", "num_res", "attention"), "unet": ("hidden", "depth")}[kind]
+    given = [name for name in foreign if options[name] is not None]
+    if given:
+        raise NetConfigError(f"option(s) {', '.join(given)} do not apply to a {kind!r} network")
+
+
+def build_net(
+    kind: str,
+    event_shape: Sequence[int],
+    *,
+    hidden: int | None = None,
+    depth: int | None = None,
+    base: int | None = None,
+    mults: Sequence[int] | None = None,
+    num_res: int | None = None,
+    attention: bool | None = None,
+    time_dim: int | None = None,
+    num_classes: int | None = None,
+    cond_dim: int | None = None,
+    seed: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> nn.Module:
+    """Build an `MLP` (event_shape (D,)) or a `UNet` (event_shape (C, H, W)).
+
+    Options left as None take the network's own defaults; giving an option of the other kind
+    (e.g. `hidden` for a U-Net) is an error. With `seed`, initialisation uses that seed without
+    touching the global RNG; otherwise it draws from the global RNG as usual.
+    """
+    if kind not in NET_KINDS:
+        raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
+    _check_kind_options(kind, dict(hidden=hidden, depth=depth, base=base, mults=mults,
+                                   num_res=num_res, attention=attention))
+    shape = tuple(int(n) for n in event_shape)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        if kind == "mlp":
+            net = _build_mlp(shape, hidden, depth, time_dim, num_classes, cond_dim)
+        else:
+            net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim)
+    return net if dtype is None else net.to(dtype)
+
+
+def _given(**options: object) -> dict[str, object]:
+    """Keep only the options the caller set, so the constructor defaults apply to the rest."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _build_mlp(shape, hidden, depth, time_dim, num_classes, cond_dim) -> MLP:
+    if len(shape) != 1:
+        raise NetConfigError(f"an 'mlp' needs a vector event shape (D,), got {shape}; use 'unet' for images")
+    return MLP(shape[0], num_classes=num_classes, cond_dim=cond_dim,
+               **_given(hidden=hidden, depth=depth, time_dim=time_dim))
+
+
+def _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim) -> UNet:
+    if len(shape) != 3:
+        raise NetConfigError(f"a 'unet' needs an image event shape (C, H, W), got {shape}")
+    channels, height, width = shape
+    return UNet(channels, (height, width), num_classes=num_classes, cond_dim=cond_dim,
+                **_given(base=base, mults=None if mults is None else tuple(mults), num_res=num_res,
+                         attention=attention, time_dim=time_dim))
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of scalar parameters (only those with requires_grad unless trainable_only=False)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

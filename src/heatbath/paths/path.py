@@ -1,0 +1,143 @@
+"""`Path`: how noise meets data, and the one place that converts between parametrisations.
+
+A path is x_t = α(t)·x₁ + σ(t)·z with x₁ the data and z the noise. A network may predict
+  eps       the noise z,
+  x1        the data x₁ (a denoiser),
+  v         α·z − σ·x₁ (Salimans & Ho),
+  velocity  dx_t/dt = α'·x₁ + σ'·z (flow matching),
+  edm       F of EDM's preconditioned denoiser x̂₁ = c_skip·y + c_out·F (y = x/α, λ = σ/α).
+Each is a linear function of (x₁, z) given x, so converting is solving a 2×2 linear system; no
+sampler ever needs to know which one the network predicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from heatbath.paths.noise import GaussianNoise, StudentTNoise
+from heatbath.paths.schedules import Schedule
+
+PREDICTIONS = ("eps", "x1", "v", "velocity", "edm")
+
+
+@dataclass(frozen=True)
+class PathSample:
+    """A point on the path with everything a loss needs."""
+
+    t: torch.Tensor       # (B,)
+    x_t: torch.Tensor     # (B, *event)
+    x1: torch.Tensor
+    z: torch.Tensor
+    velocity: torch.Tensor  # conditional velocity α'x₁ + σ'z
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """α, σ, α', σ' at per-sample times, shaped to broadcast against (B, *event)."""
+
+    alpha: torch.Tensor
+    sigma: torch.Tensor
+    d_alpha: torch.Tensor
+    d_sigma: torch.Tensor
+
+
+class Path:
+    """A schedule plus a noise distribution plus the data scale σ_data (for EDM preconditioning)."""
+
+    def __init__(self, schedule: Schedule, noise=None, sigma_data: float = 1.0) -> None:
+        self.schedule = schedule
+        self.noise = noise or GaussianNoise()
+        self.sigma_data = float(sigma_data)
+
+    # -- geometry ---------------------------------------------------------------------------
+    def coefficients(self, t: torch.Tensor, like: torch.Tensor) -> Coefficients:
+        shape = (-1,) + (1,) * (like.dim() - 1)
+        t = t.to(like.dtype).reshape(-1)
+        s = self.schedule
+        return Coefficients(*(f(t).reshape(shape) for f in (s.alpha, s.sigma, s.d_alpha, s.d_sigma)))
+
+    def sample(self, x1: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> PathSample:
+        c = self.coefficients(t, x1)
+        return PathSample(t=t, x_t=c.alpha * x1 + c.sigma * z, x1=x1, z=z,
+                          velocity=c.d_alpha * x1 + c.d_sigma * z)
+
+    def input_scale(self, c: Coefficients) -> torch.Tensor:
+        """1/std(x_t) for data of scale σ_data: keeps the network's input near unit variance."""
+        return 1.0 / torch.sqrt((c.alpha * self.sigma_data) ** 2 + c.sigma ** 2)
+
+    # -- parametrisations -------------------------------------------------------------------
+    def _edm_coefficients(self, c: Coefficients):
+        level2 = (c.sigma / c.alpha) ** 2
+        sd2 = self.sigma_data ** 2
+        c_skip = sd2 / (level2 + sd2)
+        c_out = torch.sqrt(level2) * self.sigma_data / torch.sqrt(level2 + sd2)
+        return c_skip, c_out
+
+    def regression_target(self, kind: str, ps: PathSample) -> torch.Tensor:
+        """What a network of prediction type `kind` is trained to output at ps."""
+        c = self.coefficients(ps.t, ps.x1)
+        if kind == "eps":
+            return ps.z
+        if kind == "x1":
+            return ps.x1
+        if kind == "v":
+            return c.alpha * ps.z - c.sigma * ps.x1
+        if kind == "velocity":
+            return ps.velocity
+        if kind == "edm":
+            c_skip, c_out = self._edm_coefficients(c)
+            return (ps.x1 - c_skip * ps.x_t / c.alpha) / c_out
+        raise ValueError(f"unknown prediction type '{kind}'; choose one of {', '.join(PREDICTIONS)}")
+
+    def to_data_and_noise(self, kind: str, out: torch.Tensor, x: torch.Tensor,
+                          c: Coefficients) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂₁, ẑ) from a network output of type `kind` at x with coefficients c."""
+        if kind == "eps":
+            return (x - c.sigma * out) / c.alpha, out
+        if kind == "x1":
+            return out, (x - c.alpha * out) / c.sigma
+        if kind == "v":
+            # [α σ; −σ α]·[x₁; z] = [x; v], determinant α² + σ² > 0 everywhere.
+            det = c.alpha ** 2 + c.sigma ** 2
+            return (c.alpha * x - c.sigma * out) / det, (c.sigma * x + c.alpha * out) / det
+        if kind == "velocity":
+            # [α σ; α' σ']·[x₁; z] = [x; u].
+            det = c.alpha * c.d_sigma - c.sigma * c.d_alpha
+            return ((c.d_sigma * x - c.sigma * out) / det,
+                    (c.alpha * out - c.d_alpha * x) / det)
+        if kind == "edm":
+            c_skip, c_out = self._edm_coefficients(c)
+            x1 = c_skip * x / c.alpha + c_out * out
+            return x1, (x - c.alpha * x1) / c.sigma
+        raise ValueError(f"unknown prediction type '{kind}'; choose one of {', '.join(PREDICTIONS)}")
+
+    @staticmethod
+    def velocity_from(x1: torch.Tensor, z: torch.Tensor, c: Coefficients) -> torch.Tensor:
+        return c.d_alpha * x1 + c.d_sigma * z
+
+    def describe(self) -> dict:
+        return {"schedule": self.schedule.describe(), "noise": self.noise.describe(),
+                "sigma_data": self.sigma_data}
+
+
+def pfgm_sigma_from_radius(r, dof: float):
+    """PFGM++ hyper-parameter transfer: r = σ·√D."""
+    return r / dof ** 0.5
+
+
+def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048.0,
+               sigma_data: float = 1.0, schedule_params: dict | None = None) -> Path:
+    """Path from names; `schedule='pfgm'` is the EDM schedule with PFGM++ Student-t noise."""
+    from heatbath.paths.schedules import SCHEDULES
+
+    params = dict(schedule_params or {})
+    if schedule == "pfgm":
+        schedule, noise = "edm", "pfgm"
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown path '{schedule}'; choose one of "
+                         f"{', '.join(list(SCHEDULES) + ['pfgm'])}")
+    sched = SCHEDULES[schedule](**params)
+    noise_obj = StudentTNoise(pfgm_dof) if noise == "pfgm" else GaussianNoise()
+    return Path(sched, noise_obj, sigma_data)

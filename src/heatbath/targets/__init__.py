@@ -1,0 +1,1 @@
+"""Targets: what a model learns. Data sets (samples) and energies (Boltzmann densities)."""
