@@ -168,3 +168,9 @@ def test_bad_parameters(params, message):
 def test_enumeration_refuses_large_lattices():
     with pytest.raises(UserError, match="20 spins"):
         enumerate_thermo(5, 5, 0.3)
+
+
+def test_default_temperature_is_critical_for_any_coupling():
+    assert Ising2D(L=4).beta == K_CRITICAL
+    assert Ising2D(L=4, J=2.0).coupling == pytest.approx(K_CRITICAL)
+    assert Ising2D(L=4, J=-0.5).coupling == pytest.approx(-K_CRITICAL)

@@ -4,6 +4,11 @@ Dual averaging (Nesterov 2009, as used for NUTS by Hoffman & Gelman 2014, Alg. 5
 by the acceptance probability averaged over all chains at each step, so every chain shares one
 step size. Adapting makes the chain non-Markov, so samples drawn *during* adaptation are not
 draws from π: adapt, then run with the returned (fixed) parameters.
+
+The returned step size is the dual-averaging *averaged* iterate, which lands slightly on the
+cautious side; and for HMC with a fixed number of leapfrog steps the acceptance rate is not
+monotone in ε on near-Gaussian targets (trajectory resonances), so expect the reached rate within
+a few percent of the goal rather than on it.
 """
 
 from __future__ import annotations

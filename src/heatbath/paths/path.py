@@ -44,12 +44,19 @@ class Coefficients:
 
 
 class Path:
-    """A schedule plus a noise distribution plus the data scale σ_data (for EDM preconditioning)."""
+    """A schedule, a noise distribution, and the data's scale σ_data and mean.
 
-    def __init__(self, schedule: Schedule, noise=None, sigma_data: float = 1.0) -> None:
+    σ_data sets EDM preconditioning and the network's input scaling; the data mean centres the
+    prior at the noise end (x_t ≈ α·mean + σ·z), which matters for likelihoods when σ_max is
+    not much larger than |mean|·√D (an O(|mean|/σ_max) error per dimension otherwise).
+    """
+
+    def __init__(self, schedule: Schedule, noise=None, sigma_data: float = 1.0,
+                 data_mean: torch.Tensor | None = None) -> None:
         self.schedule = schedule
         self.noise = noise or GaussianNoise()
         self.sigma_data = float(sigma_data)
+        self.data_mean = data_mean
 
     # -- geometry ---------------------------------------------------------------------------
     def coefficients(self, t: torch.Tensor, like: torch.Tensor) -> Coefficients:
@@ -128,7 +135,8 @@ def pfgm_sigma_from_radius(r, dof: float):
 
 
 def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048.0,
-               sigma_data: float = 1.0, schedule_params: dict | None = None) -> Path:
+               sigma_data: float = 1.0, data_mean: torch.Tensor | None = None,
+               schedule_params: dict | None = None) -> Path:
     """Path from names; `schedule='pfgm'` is the EDM schedule with PFGM++ Student-t noise."""
     from heatbath.paths.schedules import SCHEDULES
 
@@ -140,4 +148,4 @@ def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048
                          f"{', '.join(list(SCHEDULES) + ['pfgm'])}")
     sched = SCHEDULES[schedule](**params)
     noise_obj = StudentTNoise(pfgm_dof) if noise == "pfgm" else GaussianNoise()
-    return Path(sched, noise_obj, sigma_data)
+    return Path(sched, noise_obj, sigma_data, data_mean)

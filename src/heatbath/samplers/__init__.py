@@ -49,14 +49,15 @@ def steps_for_nfe(settings: SamplerSettings, reaches_zero: bool) -> int:
 
 def initial_noise(path, t_start: float, ids: torch.Tensor, event_shape, seed: int,
                   dtype: torch.dtype) -> torch.Tensor:
-    """x at the first grid time: σ·z, widened by the (small) remaining signal α·σ_data."""
+    """x at the first grid time: α·mean + σ·z, widened by the remaining signal α·σ_data."""
     normal = rng.normal(seed, ids, 0, tuple(event_shape), dtype)
     t = torch.tensor(t_start, dtype=torch.float64)
     alpha, sigma = float(path.schedule.alpha(t)), float(path.schedule.sigma(t))
+    centre = 0.0 if path.data_mean is None else alpha * path.data_mean.to(dtype)
     if path.noise.is_gaussian:
-        return normal * (sigma ** 2 + (alpha * path.sigma_data) ** 2) ** 0.5
+        return centre + normal * (sigma ** 2 + (alpha * path.sigma_data) ** 2) ** 0.5
     chi2 = rng.chi_square(seed, ids, 0, path.noise.dof)
-    return sigma * path.noise.from_normal(normal, chi2)
+    return centre + sigma * path.noise.from_normal(normal, chi2)
 
 
 def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:

@@ -7,12 +7,14 @@ Values arrive either from Python or from a spec string (`parse_spec` turns '2' i
 from __future__ import annotations
 
 import math
+import numbers
 
 from heatbath.errors import UserError
 
 
 def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Real also admits numpy scalars; bool is an int subclass but never a sensible value.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def real(name: str, value, target: str) -> float:
@@ -39,11 +41,11 @@ def non_negative(name: str, value, target: str) -> float:
 
 def integer(name: str, value, target: str, minimum: int) -> int:
     """An int >= minimum (a float such as 4.0 is refused: it is probably a typo)."""
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise UserError(f"{target}: {name} must be a whole number >= {minimum}, got {value!r}")
     if value < minimum:
         raise UserError(f"{target}: {name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def inverse_temperature(beta, T, default: float, target: str) -> float:

@@ -22,7 +22,7 @@ __all__ = ["Ising2D", "IsingThermo", "K_CRITICAL", "enumerate_sample", "enumerat
 
 
 class Ising2D(EnergyTarget):
-    """Periodic L×M Ising model (M defaults to L); give beta or T = 1/beta (default β = K_c/J)."""
+    """Periodic L×M Ising model (M defaults to L); give beta or T = 1/beta (default β = K_c/|J|)."""
 
     name = "ising2d"
     discrete = True
@@ -36,7 +36,9 @@ class Ising2D(EnergyTarget):
         self.M = self.L if M is None else check.integer("M", M, "ising2d", minimum=2)
         self.J = check.real("J", J, "ising2d")
         self.h = check.real("h", h, "ising2d")
-        self.beta = check.inverse_temperature(beta, T, K_CRITICAL, "ising2d")
+        # Default: the critical point, β = K_c/|J| (K_c = ½ ln(1 + √2) ≈ 0.4406867935).
+        critical_beta = K_CRITICAL / abs(self.J) if self.J != 0 else K_CRITICAL
+        self.beta = check.inverse_temperature(beta, T, critical_beta, "ising2d")
         super().__init__((self.L, self.M), {"L": self.L, "M": self.M, "J": self.J,
                                             "beta": self.beta, "h": self.h})
 
