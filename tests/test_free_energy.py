@@ -104,6 +104,18 @@ def test_mbar_with_two_states_equals_bar():
     assert result.free_energies[1].value == pytest.approx(bar(w_F, w_R).value, abs=1e-10)
 
 
+def test_mbar_follows_large_energy_offsets_exactly():
+    # Adding c_k to state k's reduced potential shifts f_k by exactly c_k, however large.
+    w_F, w_R, (x0, x1, u0, u1) = two_gaussian_work(np.random.default_rng(3), 1.0, 1.3, 500, 500)
+    x = np.concatenate([x0, x1])
+    u_kn = np.stack([u0(x), u1(x), 0.5 * (u0(x) + u1(x))])
+    counts = [500, 500, 0]
+    offsets = np.array([0.0, 250.0, -400.0])
+    plain, shifted = mbar(u_kn, counts), mbar(u_kn + offsets[:, None], counts)
+    np.testing.assert_allclose(shifted.delta_f[0], plain.delta_f[0] + offsets, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(shifted.d_delta_f, plain.d_delta_f, rtol=1e-6)
+
+
 def test_bar_widens_a_bad_bracket_far_from_zero():
     # A large offset in both work directions: ΔF = 50 + ln σ₀/σ₁.
     w_F, w_R, _ = two_gaussian_work(np.random.default_rng(2), 1.0, 1.2, 1000, 1000)

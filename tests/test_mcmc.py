@@ -329,13 +329,15 @@ class NormalBase:
         return self.scale * torch.randn(n, 1, generator=generator, dtype=F64)
 
     def log_prob(self, x):
-        return flat_sum(-0.5 * (x / self.scale) ** 2) - math.log(self.scale * math.sqrt(2 * math.pi))
+        log_norm = math.log(self.scale * math.sqrt(2 * math.pi))
+        return flat_sum(-0.5 * (x / self.scale) ** 2) - log_norm
 
 
 @pytest.mark.parametrize("with_base", [False, True])
 def test_parallel_tempering_recovers_mixture_weights(with_base):
     if with_base:
-        base, betas = NormalBase(4.0), torch.tensor([0.0, 0.05, 0.15, 0.3, 0.5, 0.75, 1.0], dtype=F64)
+        base = NormalBase(4.0)
+        betas = torch.tensor([0.0, 0.05, 0.15, 0.3, 0.5, 0.75, 1.0], dtype=F64)
     else:
         base, betas = None, torch.logspace(math.log10(0.05), 0, 7, dtype=F64)
     target, result = bimodal_pt(base, betas, seed=31)

@@ -24,6 +24,7 @@ import torch
 from heatbath.estimate import Estimate
 from heatbath.annealing.weights import ess_estimate, log_z_estimate
 from heatbath.mcmc.density import Base, Energy, TemperedDensity, energy_evals_of
+from heatbath.mcmc.moves import Move
 
 # (log_w, generator) -> (rows to keep or None, new log_w, log Z banked per replica, resamples)
 Resampler = Callable[[torch.Tensor, torch.Generator],
@@ -33,7 +34,7 @@ Resampler = Callable[[torch.Tensor, torch.Generator],
 @dataclass(frozen=True)
 class AnnealResult:
     x: torch.Tensor                 # final particles (n, *event), weighted by exp(log_w)
-    log_w: torch.Tensor             # (n,) log weights (for SMC: since each replica's last resampling)
+    log_w: torch.Tensor             # (n,) log weights (SMC: since the replica's last resampling)
     log_z: Estimate                 # log Z at betas[-1] (plus log_z_start)
     ess: Estimate                   # Kish ESS of the final weights (SMC: mean per replica)
     energy_evals: int | None        # the target's count for this run; None for a plain callable
@@ -52,7 +53,7 @@ def check_betas(betas: torch.Tensor | list[float]) -> torch.Tensor:
     return betas
 
 
-def anneal(energy: Energy, x0: torch.Tensor, betas: torch.Tensor, move,
+def anneal(energy: Energy, x0: torch.Tensor, betas: torch.Tensor, move: Move,
            generator: torch.Generator, base: Base | None = None,
            resampler: Resampler | None = None,
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float, int]:
@@ -78,7 +79,7 @@ def anneal(energy: Energy, x0: torch.Tensor, betas: torch.Tensor, move,
     return x, log_w, banked, n_resamples
 
 
-def ais(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], move,
+def ais(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], move: Move,
         generator: torch.Generator, base: Base | None = None,
         log_z_start: float = 0.0) -> AnnealResult:
     """AIS from exact samples x0 of γ_{betas[0]} to γ_{betas[-1]}; see the module docstring.
@@ -94,8 +95,8 @@ def ais(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], mov
                         evals, betas)
 
 
-def ais_from_base(energy: Energy, base: Base, n: int, betas: torch.Tensor | list[float], move,
-                  generator: torch.Generator) -> AnnealResult:
+def ais_from_base(energy: Energy, base: Base, n: int, betas: torch.Tensor | list[float],
+                  move: Move, generator: torch.Generator) -> AnnealResult:
     """AIS from n exact draws of a normalised base along (1 − β) log p0 + β(−U), β: 0 → 1."""
     betas = check_betas(betas)
     if float(betas[0]) != 0.0:

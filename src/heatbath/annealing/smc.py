@@ -4,7 +4,8 @@ Same path, weights and moves as `ais.py`. After each reweighting, a population w
 falls below `ess_threshold · n` is resampled systematically and its weights reset to zero; the
 mean weight at that moment is banked, so for each population
 
-    log Ẑ = log_z_start + Σ_epochs log mean(w over the epoch) + log mean(w since the last resampling),
+    log Ẑ = log_z_start + Σ_epochs log mean(w over the epoch) + log mean(w since the last
+            resampling),
 
 which is the standard unbiased SMC estimate of Z (unbiased in Z, not in log Z).
 
@@ -30,6 +31,7 @@ from heatbath.estimate import Estimate
 from heatbath.annealing.ais import AnnealResult, anneal, check_betas
 from heatbath.annealing.weights import kish_ess, log_mean_exp
 from heatbath.mcmc.density import Base, Energy, energy_evals_of
+from heatbath.mcmc.moves import Move
 
 
 def systematic_resample(log_w: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -64,7 +66,7 @@ def _replica_resampler(n_replicas: int, ess_threshold: float):
     return resample
 
 
-def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], move,
+def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], move: Move,
         generator: torch.Generator, base: Base | None = None, log_z_start: float = 0.0,
         n_replicas: int = 8, ess_threshold: float = 0.5) -> AnnealResult:
     """SMC from exact samples x0 of γ_{betas[0]}: x0 holds n_replicas populations back to back.

@@ -9,7 +9,7 @@ from heatbath.mcmc.continuous import (BAOAB, HMC, MALA, RWM, BAOABParams, ChainS
                                       Kernel, MALAParams, RWMParams, baoab_step, hmc_step,
                                       init_state, mala_step, run_chain, rwm_step)
 from heatbath.mcmc.density import PathPoint, TemperedDensity, as_log_density
-from heatbath.mcmc.moves import MCMCMove, SpinMove
+from heatbath.mcmc.moves import MCMCMove, Move, SpinMove
 from heatbath.mcmc.spins import (IsingModel, heat_bath_sweep, ising_energy, magnetisation,
                                  metropolis_sweep, uniform_spins, wolff_update)
 from heatbath.mcmc.tempering import PTResult, parallel_tempering
@@ -17,6 +17,6 @@ from heatbath.mcmc.tempering import PTResult, parallel_tempering
 __all__ = ["BAOAB", "HMC", "MALA", "RWM", "BAOABParams", "ChainState", "HMCParams", "Kernel",
            "MALAParams", "RWMParams", "baoab_step", "hmc_step", "init_state", "mala_step",
            "run_chain", "rwm_step", "adapt_step_size", "PathPoint", "TemperedDensity",
-           "as_log_density", "MCMCMove", "SpinMove", "IsingModel", "heat_bath_sweep",
+           "as_log_density", "MCMCMove", "Move", "SpinMove", "IsingModel", "heat_bath_sweep",
            "ising_energy", "magnetisation", "metropolis_sweep", "uniform_spins", "wolff_update",
            "PTResult", "parallel_tempering"]

@@ -177,7 +177,8 @@ def baoab_step(density: LogDensity, state: ChainState, generator: torch.Generato
     density = as_log_density(density)
     state = _with_grad(density, state)
     if state.momentum is None:
-        raise ValueError("BAOAB needs momenta in the state: build it with BAOAB.init(..., generator)")
+        raise ValueError("BAOAB needs momenta in the state: build it with "
+                         "BAOAB.init(..., generator)")
     dt = per_row(params.dt, state.x)
     keep = torch.exp(-params.friction * torch.as_tensor(dt, dtype=state.x.dtype))
     p = state.momentum + 0.5 * dt * state.grad                      # B: half kick

@@ -9,12 +9,23 @@ kernel steps. `needs_grad` tells the caller whether to evaluate gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from heatbath.mcmc.continuous import Kernel, Params, run_chain
 from heatbath.mcmc.density import TemperedDensity
 from heatbath.mcmc.spins import IsingModel, Sweep, heat_bath_sweep
+
+
+class Move(Protocol):
+    """One transition leaving `density` invariant; `needs_grad` asks the caller for ∇ log π."""
+
+    needs_grad: bool
+
+    def __call__(self, density: TemperedDensity, x: torch.Tensor, generator: torch.Generator,
+                 log_prob: torch.Tensor | None = None,
+                 grad: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)

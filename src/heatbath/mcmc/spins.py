@@ -14,7 +14,6 @@ sites never neighbour each other, which on a periodic lattice needs L and M even
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -63,7 +62,8 @@ def _check_lattice(spins: torch.Tensor, checkerboard: bool) -> None:
     if L < 2 or M < 2:
         raise ValueError(f"lattice must be at least 2×2, got {L}×{M}")
     if checkerboard and (L % 2 or M % 2):
-        raise ValueError(f"checkerboard sweeps need even L and M on a periodic lattice, got {L}×{M}")
+        raise ValueError(f"checkerboard sweeps need even L and M on a periodic lattice, "
+                         f"got {L}×{M}")
 
 
 def _per_chain(beta: Beta, spins: torch.Tensor) -> Beta:
@@ -89,7 +89,7 @@ def _colour_masks(L: int, M: int, device: torch.device) -> tuple[torch.Tensor, t
 
 def metropolis_sweep(spins: torch.Tensor, beta: Beta, J: float, h: float,
                      generator: torch.Generator) -> torch.Tensor:
-    """One checkerboard Metropolis sweep: each site proposes a flip, accepted w.p. min(1, e^{−βΔH})."""
+    """One checkerboard Metropolis sweep: every site proposes a flip, kept w.p. min(1, e^{−βΔH})."""
     _check_lattice(spins, checkerboard=True)
     b = _per_chain(beta, spins)
     for colour in _colour_masks(*spins.shape[1:], spins.device):

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from heatbath.mcmc.density import (Base, Energy, PathPoint, TemperedDensity, energy_evals_of)
+from heatbath.mcmc.density import Base, Energy, PathPoint, TemperedDensity, energy_evals_of
+from heatbath.mcmc.moves import Move
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class PTResult:
 
 def _check_ladder(betas: torch.Tensor, x0: torch.Tensor) -> None:
     if betas.ndim != 1 or betas.shape[0] < 2:
-        raise ValueError(f"betas must be a 1-D ladder of at least 2 values, got {tuple(betas.shape)}")
+        raise ValueError("betas must be a 1-D ladder of at least 2 values, got "
+                         f"{tuple(betas.shape)}")
     if not bool((betas[1:] > betas[:-1]).all()):
         raise ValueError("betas must be strictly increasing (the last rung is the one sampled)")
     if x0.shape[0] != betas.shape[0] or x0.ndim < 2:
@@ -61,7 +63,7 @@ def _swap(x: torch.Tensor, point: PathPoint, betas: torch.Tensor, parity: int,
     return x[rows], point.take(rows), accepted
 
 
-def parallel_tempering(energy: Energy, x0: torch.Tensor, betas: torch.Tensor, move,
+def parallel_tempering(energy: Energy, x0: torch.Tensor, betas: torch.Tensor, move: Move,
                        generator: torch.Generator, n_rounds: int, burn_in: int = 0,
                        thin: int = 1, base: Base | None = None) -> PTResult:
     """Run replica exchange; returns the top-rung samples kept after `burn_in` rounds.

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# README command 1: set up the environment and run the main job on the built-in default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh data
+.venv/bin/heatbath demo "$@"

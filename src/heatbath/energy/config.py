@@ -1,0 +1,101 @@
+"""Configuration of an energy run (`heatbath fit --target SPEC --method NAME`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from heatbath.errors import UserError
+
+METHODS = ("mcmc", "pt", "ais", "smc", "ti", "flow", "snf")
+CONTINUOUS_KERNELS = ("rwm", "mala", "hmc", "baoab")
+SPIN_KERNELS = ("metropolis", "heatbath", "wolff")
+SCHEDULES = ("linear", "geometric", "sigmoid")
+
+
+@dataclass
+class TargetSection:
+    spec: str = ""                   # NAME[:k=v,...] or path/to/file.py:NAME[:k=v,...]
+
+
+@dataclass
+class MethodSection:
+    name: str = "ais"
+    samples: int = 2000              # returned samples (particles; MCMC: chains × kept steps)
+    chains: int = 64                 # mcmc / pt / ti: independent chains
+    steps: int = 200                 # mcmc: steps per chain; ais/smc: annealing steps;
+                                     # pt: rounds; ti: steps per temperature
+    burn_in: int = 100               # mcmc / pt / ti: discarded steps (step size adapted here)
+    thin: int = 1
+    kernel: str = "auto"             # continuous: rwm|mala|hmc|baoab; spins: metropolis|heatbath|wolff
+    step_size: float = 0.0           # 0: tuned on the target during a pilot run
+    n_leapfrog: int = 5
+    moves_per_step: int = 1          # kernel steps (spins: sweeps) per annealing step / round
+    temperatures: int = 8            # pt: rungs; ti: β grid points
+    beta_min: float = 0.05           # pt: lowest β of the geometric ladder
+    schedule: str = "geometric"      # ais/smc β grid
+    base_scale: float = 0.0          # 0: from the target's exact samples if it has them, else 1
+    replicas: int = 8                # smc: independent populations (for the standard error)
+    ess_threshold: float = 0.5       # smc: resample when ESS < threshold·n
+    seed: int = 0
+    dtype: str = "float64"
+
+
+@dataclass
+class FlowSection:
+    layers: int = 8
+    hidden: int = 64
+    bins: int = 8
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    objective: str = "reverse_kl"    # reverse_kl | forward_kl | both
+    snf_blocks: int = 4              # snf: stochastic blocks interleaved with flow layers
+    langevin_steps: int = 1          # snf: Langevin steps per stochastic block
+    langevin_step_size: float = 0.01
+
+
+@dataclass
+class EnergyRunConfig:
+    target: TargetSection = field(default_factory=TargetSection)
+    method: MethodSection = field(default_factory=MethodSection)
+    flow: FlowSection = field(default_factory=FlowSection)
+
+
+def validate(config: EnergyRunConfig, discrete: bool) -> None:
+    m = config.method
+    _choice(m.name, METHODS, "method")
+    if discrete and m.name in ("flow", "snf"):
+        raise UserError(f"--method {m.name} needs a continuous target; for spin lattices use "
+                        f"mcmc, pt, ais, smc or ti")
+    kernels = SPIN_KERNELS if discrete else CONTINUOUS_KERNELS
+    if m.kernel != "auto":
+        _choice(m.kernel, kernels, "method.kernel")
+    _choice(m.schedule, SCHEDULES, "method.schedule")
+    _choice(m.dtype, ("float32", "float64"), "method.dtype")
+    _choice(config.flow.objective, ("reverse_kl", "forward_kl", "both"), "flow.objective")
+    for key, value in (("method.samples", m.samples), ("method.chains", m.chains),
+                       ("method.steps", m.steps), ("method.thin", m.thin),
+                       ("method.temperatures", m.temperatures), ("method.replicas", m.replicas),
+                       ("method.moves_per_step", m.moves_per_step),
+                       ("flow.steps", config.flow.steps), ("flow.batch_size", config.flow.batch_size)):
+        if value < 1:
+            raise UserError(f"{key} must be at least 1, got {value}")
+    if m.burn_in < 0 or m.step_size < 0 or m.base_scale < 0:
+        raise UserError("method.burn_in, method.step_size and method.base_scale must be >= 0")
+    if not 0 < m.beta_min < 1:
+        raise UserError(f"method.beta_min must be in (0, 1), got {m.beta_min}")
+    if m.name == "smc" and m.replicas < 2:
+        raise UserError("method.replicas must be at least 2 for SMC (it sets the error bar)")
+    if m.name == "ti" and m.temperatures < 3:
+        raise UserError("method.temperatures must be at least 3 for thermodynamic integration")
+
+
+def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:
+    if config.method.kernel != "auto":
+        return config.method.kernel
+    return "heatbath" if discrete else "hmc"
+
+
+def _choice(value: str, choices, key: str) -> None:
+    if value not in choices:
+        raise UserError(f"unknown {key} '{value}'; choose one of {', '.join(choices)}")

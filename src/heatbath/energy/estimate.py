@@ -1,0 +1,120 @@
+"""Estimates of an energy run: log Z, free energy per site, ESS, energy, magnetisation.
+
+Importance-weighted methods (flow, snf, ais, smc) give self-normalised observables, Kish ESS
+and a weight-tail diagnostic; Markov-chain methods (mcmc, pt, ti) give chain-mean estimates
+whose errors come from independent chains, and an ESS from the integrated autocorrelation time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heatbath.errors import UserError
+from heatbath.estimate import Estimate
+from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
+from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
+from heatbath.estimators.tail import weight_tail_diagnostic
+from heatbath.runs import read_run_info
+
+
+def _lattice_sites(target) -> int | None:
+    return target.dim if len(target.event_shape) == 2 else None
+
+
+def _weighted_estimates(x, log_w, energy, n_boot_seed: int) -> dict:
+    lw = log_w.numpy()
+    out = {"log_z_is": log_z_importance(lw), "ess": kish_ess(lw),
+           "energy": self_normalized(energy.numpy(), lw, seed=n_boot_seed)}
+    tail = weight_tail_diagnostic(lw)
+    return out, {"k_hat": float(tail.k_hat), "reliable": bool(tail.reliable),
+                 "max_weight_fraction": float(tail.max_weight_fraction),
+                 "message": tail.message}
+
+
+def _chain_estimates(arrays: dict) -> dict:
+    traces = arrays["energy_traces"]
+    out = {"ess": mcmc_ess(traces), "energy": chain_mean_estimate(traces)}
+    if "abs_magnetisation_traces" in arrays:
+        out["abs_magnetisation"] = chain_mean_estimate(arrays["abs_magnetisation_traces"])
+    return out
+
+
+def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
+                           n: int | None, seed: int = 0) -> dict:
+    """The JSON-ready estimate of an energy run (see the module docstring)."""
+    weighted = bool(stored.get("weighted"))
+    if n is not None:
+        x, log_w, energy = x[:n], log_w[:n], energy[:n]
+    log_w = torch.as_tensor(log_w, dtype=torch.float64)
+    energy = torch.as_tensor(energy, dtype=torch.float64)
+    tail = None
+    if weighted:
+        found, tail = _weighted_estimates(x, log_w, energy, seed)
+        if target.discrete:
+            m = torch.as_tensor(x).flatten(1).mean(1).abs().double()
+            found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)
+        log_z = found.pop("log_z_is")
+        method_log_z = stored.get("log_z")
+        if method_log_z is not None and n is None:   # SMC/AIS's own estimate (replica-aware)
+            log_z = Estimate(method_log_z["value"], method_log_z["stderr"], len(log_w),
+                             ci95=tuple(method_log_z["ci95"]))
+    else:
+        found = _chain_estimates(arrays)
+        stored_log_z = stored.get("log_z")
+        log_z = None if stored_log_z is None else Estimate(
+            stored_log_z["value"], stored_log_z["stderr"], len(log_w),
+            ci95=tuple(stored_log_z["ci95"]))
+    return _to_json(target, found, log_z, tail, len(log_w), stored)
+
+
+def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
+    report = {}
+    sites = _lattice_sites(target)
+    if log_z is not None:
+        report["log_z"] = log_z.to_json()
+        if sites:
+            report["free_energy_per_site"] = Estimate(
+                -log_z.value / sites, log_z.stderr / sites, n,
+                ci95=(-log_z.ci95[1] / sites, -log_z.ci95[0] / sites)).to_json()
+    for key, est in found.items():
+        report[key] = est.to_json()
+    exact = target.exact.to_json()
+    if sites and exact.get("log_z") is not None:
+        exact["free_energy_per_site"] = -exact["log_z"] / sites
+    if exact:
+        report["exact"] = json.loads(json.dumps(exact, default=str))
+    if tail is not None:
+        report["tail"] = tail
+    diagnostics = stored.get("diagnostics", {})
+    report["energy_evals"] = int(diagnostics.get("energy_evals", 0))
+    report["n"] = n
+    if "forward_ess" in diagnostics:
+        report["forward_ess"] = diagnostics["forward_ess"]
+    report["conventions"] = {"free_energy_per_site": "-ln Z / N (dimensionless, beta*F/N)",
+                             "energy": "mean reduced energy U = beta*H in kT (total)",
+                             "ess": "fraction of samples in [0, 1]"}
+    return report
+
+
+def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0) -> dict:
+    from heatbath.targets.registry import build_target
+
+    info = read_run_info(run_dir)
+    try:
+        with np.load(Path(run_dir) / "samples.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        stored = json.loads((Path(run_dir) / "result.json").read_text())
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{run_dir} is incomplete or corrupt: {exc}") from None
+    for key in ("x", "log_w", "energy"):
+        if key not in arrays:
+            raise UserError(f"{run_dir}/samples.npz lacks '{key}'; re-run heatbath fit")
+    target = build_target(info["target"]["spec"])
+    return estimate_energy_result(target, torch.as_tensor(arrays["x"]),
+                                  torch.as_tensor(arrays["log_w"]),
+                                  torch.as_tensor(arrays["energy"]), arrays, stored, n, seed)

@@ -1,0 +1,122 @@
+"""What every method needs from a target: its tempered family, a base, and MCMC moves.
+
+Continuous targets anneal along log π_β = (1 − β) log p0 + β(−U) from a Gaussian base p0.
+Spin lattices anneal in inverse temperature, exp(−β_t H) with β_t from 0 (uniform spins,
+Z = 2^N) to the target's β, using the target's own J and h; one spin sweep of one
+configuration is counted as one energy evaluation (it touches every site's local energy once).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from heatbath.annealing import GaussianBase
+from heatbath.energy.config import EnergyRunConfig, resolved_kernel
+from heatbath.mcmc import (BAOAB, HMC, MALA, RWM, BAOABParams, HMCParams, IsingModel, MALAParams,
+                           MCMCMove, RWMParams, SpinMove, TemperedDensity, adapt_step_size,
+                           heat_bath_sweep, metropolis_sweep, uniform_spins, wolff_update)
+from heatbath.targets.base import EnergyTarget
+
+KERNELS = {"rwm": RWM, "mala": MALA, "hmc": HMC, "baoab": BAOAB}
+SWEEPS = {"metropolis": metropolis_sweep, "heatbath": heat_bath_sweep, "wolff": wolff_update}
+
+
+@dataclass
+class Problem:
+    target: EnergyTarget
+    config: EnergyRunConfig
+    dtype: torch.dtype
+    generator: torch.Generator
+    spin_evals: int = 0          # spin methods count their own evaluations (see module doc)
+    step_size: float | None = None   # continuous kernels: set once by `prepare_step_size`
+
+    @property
+    def discrete(self) -> bool:
+        return bool(self.target.discrete)
+
+    @property
+    def kernel_name(self) -> str:
+        return resolved_kernel(self.config, self.discrete)
+
+    # -- the tempered family ---------------------------------------------------------------
+    def spin_model(self) -> IsingModel:
+        return IsingModel(J=self.target.J, h=self.target.h)
+
+    def family_energy(self):
+        """The energy that β multiplies: U for continuous targets, H (no β) for spins."""
+        return self.spin_model() if self.discrete else self.target
+
+    def beta_end(self) -> float:
+        return float(self.target.beta) if self.discrete else 1.0
+
+    def log_z_start(self) -> float:
+        return self.target.dim * math.log(2.0) if self.discrete else 0.0
+
+    def base(self) -> GaussianBase | None:
+        if self.discrete:
+            return None
+        return GaussianBase(self.target.event_shape, scale=self.base_scale(), dtype=self.dtype)
+
+    def base_scale(self) -> float:
+        if self.config.method.base_scale > 0:
+            return self.config.method.base_scale
+        probe = self.target.sample_exact(512, torch.Generator().manual_seed(12345))
+        if probe is None:
+            return 1.0
+        # Cover the whole target: its largest per-coordinate spread about the origin.
+        return float(probe.to(torch.float64).flatten(1).pow(2).mean(0).sqrt().max())
+
+    def initial(self, n: int) -> torch.Tensor:
+        """Exact samples at β = 0 of the family."""
+        if self.discrete:
+            return uniform_spins(n, self.target.L, self.target.M, self.generator, self.dtype)
+        return self.base().sample(n, self.generator).to(self.dtype)
+
+    # -- moves ---------------------------------------------------------------------------
+    def spin_move(self) -> SpinMove:
+        sweep = SWEEPS[self.kernel_name]
+        if self.kernel_name == "wolff" and self.target.h != 0:
+            from heatbath.errors import UserError
+            raise UserError("the Wolff cluster move needs zero field (h = 0); use heatbath")
+        return SpinMove(self.spin_model(), sweep, self.config.method.moves_per_step)
+
+    def continuous_params(self, step_size: float):
+        m = self.config.method
+        return {"rwm": RWMParams(step_size), "mala": MALAParams(step_size),
+                "hmc": HMCParams(step_size, m.n_leapfrog),
+                "baoab": BAOABParams(step_size)}[self.kernel_name]
+
+    def tuned_step_size(self) -> float:
+        """The configured step size, or one tuned by dual averaging on the target itself."""
+        m = self.config.method
+        if m.step_size > 0:
+            return m.step_size
+        kernel = KERNELS[self.kernel_name]
+        scale = self.base_scale()
+        guess = 0.1 * scale
+        if not kernel.adjusted:    # BAOAB has no acceptance to tune on: a conservative dt
+            return 0.05 * scale
+        density = TemperedDensity(self.target, 1.0)
+        state = kernel.init(density, self.initial(min(64, m.chains * 4)), self.generator)
+        _, params = adapt_step_size(kernel, density, state, self.generator,
+                                    self.continuous_params(guess), max(m.burn_in, 50))
+        return float(params.step_size)
+
+    def prepare_step_size(self) -> None:
+        if not self.discrete and self.step_size is None:
+            self.step_size = self.tuned_step_size()
+
+    def move(self):
+        """The transition used by PT, AIS and SMC at every β."""
+        if self.discrete:
+            return self.spin_move()
+        self.prepare_step_size()
+        kernel = KERNELS[self.kernel_name]
+        return MCMCMove(kernel, self.continuous_params(self.step_size),
+                        self.config.method.moves_per_step)
+
+    def energy_evals(self) -> int:
+        return self.target.energy_evals + self.spin_evals

@@ -1,0 +1,178 @@
+"""Sampling methods that need no training: MCMC, parallel tempering, AIS, SMC and TI.
+
+Each takes a `Problem` and returns an `EnergyResult` whose weights make every downstream
+estimate (asymptotically) unbiased: Jarzynski weights for AIS/SMC, equal weights for the
+Markov-chain methods (whose error bars come from independent chains instead).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from heatbath.annealing import ais, geometric_betas, linear_betas, sigmoid_betas, smc
+from heatbath.annealing.weights import log_mean_exp
+from heatbath.energy.problem import KERNELS, Problem
+from heatbath.energy.results import EnergyResult
+from heatbath.estimators.integration import thermodynamic_integration
+from heatbath.mcmc import TemperedDensity, parallel_tempering
+
+
+def _spin_abs_magnetisation(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).mean(1).abs()
+
+
+def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep: bool):
+    """n_steps transitions of every chain; optionally the (steps, chains, ...) trace of x."""
+    kept = []
+    if problem.discrete:
+        move = problem.spin_move()
+        for _ in range(n_steps):
+            x = move(density, x, problem.generator)
+            problem.spin_evals += x.shape[0] * move.n_sweeps
+            if keep:
+                kept.append(x)
+        return x, kept
+    kernel = KERNELS[problem.kernel_name]
+    params = problem.continuous_params(problem.step_size)
+    state = kernel.init(density, x, problem.generator)
+    for _ in range(n_steps):
+        state = kernel.step(density, state, problem.generator, params)
+        if keep:
+            kept.append(state.x)
+    return state.x, kept
+
+
+def _equal_weight_result(problem: Problem, kept: list, diagnostics: dict) -> EnergyResult:
+    """Samples of independent chains, chain-major, with traces for error bars."""
+    trace = torch.stack(kept[::problem.config.method.thin])          # (steps, chains, ...)
+    steps, chains = trace.shape[:2]
+    flat = trace.transpose(0, 1).reshape(steps * chains, *trace.shape[2:])
+    energy = problem.target.energy(flat)
+    traces = energy.reshape(chains, steps)
+    observable = (_spin_abs_magnetisation(flat).reshape(chains, steps)
+                  if problem.discrete else None)
+    return EnergyResult(flat, torch.zeros(len(flat), dtype=flat.dtype), energy, False,
+                        energy_traces=traces, x_traces_observable=observable,
+                        diagnostics=diagnostics)
+
+
+def run_mcmc(problem: Problem) -> EnergyResult:
+    m = problem.config.method
+    problem.prepare_step_size()
+    density = TemperedDensity(problem.family_energy(), problem.beta_end())
+    x = problem.initial(m.chains)
+    x, _ = _chain_steps(problem, density, x, m.burn_in, keep=False)
+    x, kept = _chain_steps(problem, density, x, m.steps, keep=True)
+    diagnostics = {"kernel": problem.kernel_name}
+    if not problem.discrete:
+        diagnostics["step_size"] = problem.step_size
+    return _equal_weight_result(problem, kept, diagnostics)
+
+
+def run_pt(problem: Problem) -> EnergyResult:
+    m = problem.config.method
+    problem.prepare_step_size()
+    beta_end = problem.beta_end()
+    ladder = geometric_betas(m.temperatures - 1, start=m.beta_min, end=1.0) * beta_end
+    x0 = problem.initial(m.temperatures * m.chains).reshape(m.temperatures, m.chains,
+                                                            *problem.target.event_shape)
+    move = problem.move()
+    result = parallel_tempering(problem.family_energy(), x0, ladder.to(problem.dtype), move,
+                                problem.generator, m.burn_in + m.steps, burn_in=m.burn_in,
+                                thin=m.thin, base=problem.base())
+    if problem.discrete:
+        problem.spin_evals += (m.burn_in + m.steps) * m.temperatures * m.chains * (
+            move.n_sweeps + 1)
+    kept = list(result.samples)
+    diagnostics = {"kernel": problem.kernel_name, "betas": ladder.tolist(),
+                   "swap_acceptance": result.swap_acceptance.tolist()}
+    return _equal_weight_result(problem, kept, diagnostics)
+
+
+def annealing_betas(problem: Problem) -> torch.Tensor:
+    m = problem.config.method
+    if m.schedule == "linear":
+        betas = linear_betas(m.steps)
+    elif m.schedule == "sigmoid":
+        betas = sigmoid_betas(m.steps)
+    else:
+        betas = geometric_betas(m.steps - 1, start=1e-3, end=1.0, prepend_zero=True)
+    return betas * problem.beta_end()
+
+
+def _annealed(problem: Problem, result, n_steps: int) -> EnergyResult:
+    """Weights relative to the target exp(−U): add log Z of the start (spins: N ln 2)."""
+    log_w = result.log_w + problem.log_z_start()
+    if result.replica_log_z is not None:
+        # SMC: weights count since each replica's last resampling; put back what it banked.
+        replicas = result.replica_log_z.shape[0]
+        per = log_w.reshape(replicas, -1)
+        log_w = (per - log_mean_exp(per, dim=1)[:, None]
+                 + (result.replica_log_z + problem.log_z_start())[:, None]).reshape(-1)
+    if problem.discrete:
+        move_sweeps = problem.config.method.moves_per_step
+        problem.spin_evals += len(log_w) * n_steps * (move_sweeps + 1)
+    energy = problem.target.energy(result.x)
+    log_z = result.log_z
+    log_z = type(log_z)(log_z.value + problem.log_z_start(), log_z.stderr, log_z.n)
+    return EnergyResult(result.x, log_w, energy, True, log_z=log_z,
+                        diagnostics={"kernel": problem.kernel_name,
+                                     "annealing_steps": n_steps,
+                                     "resamples": result.n_resamples})
+
+
+def run_ais(problem: Problem) -> EnergyResult:
+    m = problem.config.method
+    betas = annealing_betas(problem)
+    move = problem.move()
+    result = ais(problem.family_energy(), problem.initial(m.samples), betas.to(problem.dtype),
+                 move, problem.generator, base=problem.base())
+    return _annealed(problem, result, m.steps)
+
+
+def run_smc(problem: Problem) -> EnergyResult:
+    m = problem.config.method
+    betas = annealing_betas(problem)
+    per_replica = max(2, -(-m.samples // m.replicas))
+    move = problem.move()
+    result = smc(problem.family_energy(), problem.initial(per_replica * m.replicas),
+                 betas.to(problem.dtype), move, problem.generator, base=problem.base(),
+                 n_replicas=m.replicas, ess_threshold=m.ess_threshold)
+    return _annealed(problem, result, m.steps)
+
+
+def run_ti(problem: Problem) -> EnergyResult:
+    """Thermodynamic integration: log Z = log Z_0 + ∫ E_β[φ] dβ along the tempered family.
+
+    φ = −U − log p0 from a normalised Gaussian base (continuous) or −H over inverse
+    temperature from β = 0 (spins). E_β[φ] is measured by independent chains at each β,
+    warm-started from the previous β; Simpson's rule integrates it.
+    """
+    m = problem.config.method
+    problem.prepare_step_size()
+    if problem.discrete:
+        betas = linear_betas(m.temperatures - 1) * problem.beta_end()
+    else:
+        betas = geometric_betas(m.temperatures - 2, start=1e-3, end=1.0, prepend_zero=True)
+    density = TemperedDensity(problem.family_energy(), 0.0, problem.base())
+    x = problem.initial(m.chains)
+    means, errors, kept = [], [], []
+    for beta in betas.tolist():
+        at_beta = density.with_beta(beta)
+        x, _ = _chain_steps(problem, at_beta, x, m.burn_in, keep=False)
+        x, kept = _chain_steps(problem, at_beta, x, m.steps, keep=True)
+        phi = torch.stack([at_beta.point(k, need_grad=False).phi for k in kept[::m.thin]], 1)
+        if problem.discrete:
+            problem.spin_evals += phi.numel()
+        # thermodynamic_integration takes mean *energies* and returns −∫⟨E⟩dβ, so pass −φ.
+        chain_means = -phi.to(torch.float64).mean(1)
+        means.append(float(chain_means.mean()))
+        errors.append(float(chain_means.std() / len(chain_means) ** 0.5))
+    integral = thermodynamic_integration(betas.numpy(), means, errors)
+    log_z = type(integral)(integral.value + problem.log_z_start(), integral.stderr, integral.n)
+    result = _equal_weight_result(problem, kept, {"kernel": problem.kernel_name,
+                                                  "betas": betas.tolist(),
+                                                  "mean_minus_phi": means,
+                                                  "stderr": errors})
+    result.log_z = log_z
+    return result

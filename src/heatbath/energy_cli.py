@@ -1,0 +1,48 @@
+"""CLI glue for the energy half: config from TOML + flags, then fit / estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from heatbath.config import apply_overrides, fill_config, read_toml
+from heatbath.energy.config import EnergyRunConfig
+from heatbath.errors import UserError
+
+
+def build_energy_config(config_file: Path | None, target: str | None, method: str | None,
+                        steps: int | None, seed: int | None, overrides: list[str]):
+    config = EnergyRunConfig()
+    if config_file is not None:
+        fill_config(config, read_toml(config_file), str(config_file))
+    apply_overrides(config, overrides)
+    if target is not None:
+        config.target.spec = target
+    if method is not None:
+        config.method.name = method
+    if steps is not None:
+        if config.method.name in ("flow", "snf"):
+            config.flow.steps = steps
+        else:
+            config.method.steps = steps
+    if seed is not None:
+        config.method.seed = seed
+    if not config.target.spec:
+        raise UserError("no target given: pass --target NAME[:k=v] (see 'heatbath targets') "
+                        "or --target path/to/file.py:NAME")
+    return config
+
+
+def fit_energy_command(config_file, target, method, out, steps, seed, overrides, quiet) -> None:
+    from heatbath.energy.fit import fit_energy
+
+    config = build_energy_config(config_file, target, method, steps, seed, overrides)
+    run_dir = fit_energy(config, out)
+    if not quiet:
+        print(f"run directory: {run_dir}")
+        print(f"report: {run_dir / 'report.html'}")
+
+
+def estimate_energy_run(run_dir: Path, n: int | None, seed: int) -> dict:
+    from heatbath.energy.estimate import estimate_energy_run as run
+
+    return run(run_dir, n=n, seed=seed)

@@ -1,0 +1,146 @@
+"""`heatbath fit` for data: load, validate, create the run directory, train, sample, report.
+
+Everything that can fail on user input (data, config, run directory) is checked before the
+first byte is written, so a bad invocation leaves nothing behind and never touches an
+existing run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heatbath import __version__
+from heatbath.checkpoint import save_model
+from heatbath.config import RunConfig, load_config, to_toml
+from heatbath.data import DataSet, load_source, split_holdout
+from heatbath.errors import UserError
+from heatbath.model_io import DTYPES, load_run
+from heatbath.resolve import make_net, make_path, net_options, resolve_config
+from heatbath.runs import (atomic_save_npz, atomic_save_tensors, atomic_write_json,
+                           atomic_write_text, default_run_dir, read_run_info)
+from heatbath.samplers import SamplerSettings
+from heatbath.train import TrainingJob, distributed_context, train
+
+
+def load_data(config: RunConfig) -> tuple[DataSet, DataSet]:
+    if not config.data.source:
+        raise UserError("no data given: pass --data SOURCE (a .npz/.npy file or builtin:NAME)")
+    data = load_source(config.data.source, n=config.data.n or None, seed=config.train.seed)
+    return split_holdout(data, config.data.holdout, seed=config.train.seed)
+
+
+def _run_info(config: RunConfig, train_set: DataSet, heldout: DataSet, options: dict,
+              sigma_data: float, mean: torch.Tensor) -> dict:
+    return {"kind": "data", "heatbath_version": __version__, "name": train_set.name,
+            "status": "training", "step": 0, "event_shape": list(train_set.event_shape),
+            "cond_kind": train_set.cond_kind, "num_classes": train_set.num_classes,
+            "cond_dim": None if train_set.cond_kind != "continuous" else int(train_set.c.shape[1]),
+            "data": {"name": train_set.name, "source": config.data.source, "kind": train_set.kind,
+                     "n_train": len(train_set), "n_heldout": len(heldout),
+                     "levels": train_set.levels,
+                     "data_range": list(train_set.data_range) if train_set.data_range else None,
+                     "sigma_data": sigma_data, "mean": mean.flatten().tolist()},
+            "net": options, "path": {"name": config.path.name,
+                                     "prediction": config.path.prediction},
+            "prediction": config.path.prediction}
+
+
+def _condition_width(ds: DataSet) -> int | None:
+    if ds.cond_kind != "continuous":
+        return None
+    return 1 if ds.c.dim() == 1 else int(ds.c.shape[1])
+
+
+def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, dict, DataSet]:
+    train_set, heldout = load_data(config)
+    resolve_config(config, train_set.event_shape, train_set.kind)
+    dtype = DTYPES[config.train.dtype]
+    x = train_set.x.to(dtype)
+    sigma_data = float(x.std()) or 1.0
+    mean = x.mean(0)
+    options = net_options(config, train_set.event_shape, train_set.cond_kind,
+                          train_set.num_classes, _condition_width(train_set))
+    net = make_net(options, seed=config.train.seed, dtype=dtype)
+    path = make_path(config, sigma_data, mean)
+    job = TrainingJob(config, run_dir, x, train_set.c, train_set.cond_kind, path, net)
+    return job, _run_info(config, train_set, heldout, options, sigma_data, mean), heldout
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if resume:
+        read_run_info(out)
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} already exists and is not empty; choose another --out, or "
+                        f"continue that run with --resume")
+
+
+def resumed_config(out: Path, overrides_applied: RunConfig | None) -> RunConfig:
+    """The stored config of a run, with only the step count taken from the new invocation."""
+    config = load_config(out / "config.toml")
+    if overrides_applied is not None:
+        config.train.steps = overrides_applied.train.steps
+    return config
+
+
+def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
+             progress=None, on_ready=None) -> Path:
+    """Train a generative model; returns the run directory."""
+    if resume and out is None:
+        raise UserError("--resume needs --out RUN_DIR (the run to continue)")
+    if out is not None:
+        _check_out_dir(out, resume)
+    run_dir = out
+    job, info, heldout = prepare_job(config, run_dir or Path("."))
+    if run_dir is None:
+        run_dir = default_run_dir(job.config.data.source.split(":")[-1].split("/")[-1]
+                                  if not job.config.data.source.startswith("builtin:")
+                                  else job.config.data.source.split(":")[1])
+        job.run_dir = run_dir
+    ctx = distributed_context(config.train.device)
+    created = False
+    if ctx.is_main and not resume:
+        created = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.toml", to_toml(config))
+        atomic_write_json(run_dir / "run.json", info)
+        tensors = {"x": heldout.x.to(job.train_x.dtype)}
+        if heldout.c is not None:
+            tensors["c"] = heldout.c
+        atomic_save_tensors(run_dir / "heldout.safetensors", tensors)
+    if ctx.world > 1:
+        torch.distributed.barrier()
+    if on_ready is not None:
+        on_ready(run_dir)
+    try:
+        ema_state = train(job, resume, progress)
+    except KeyboardInterrupt:
+        raise
+    except Exception:
+        if created and ctx.is_main and not (run_dir / "checkpoint" / "state.json").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if ctx.is_main:
+        _finish(run_dir, config, ema_state)
+    return run_dir
+
+
+def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
+    from heatbath.generate import sample_run
+    from heatbath.report import write_report
+
+    save_model(run_dir / "model.safetensors", ema_state)
+    info = read_run_info(run_dir)
+    info.update(status="complete", step=config.train.steps)
+    atomic_write_json(run_dir / "run.json", info)
+    run = load_run(run_dir)
+    s = config.sample
+    settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)
+    result = sample_run(run, config.eval.samples, settings, seed=config.train.seed)
+    atomic_save_npz(run_dir / "samples.npz", {"x": result.x.numpy(),
+                                              "nfe": np.array(result.nfe)})
+    write_report(run_dir)

@@ -1,0 +1,148 @@
+"""Train a flow (or SNF) on an energy: reverse KL, forward KL from samples, or both.
+
+reverse_kl  KL(q‖p) = E_q[log q(x) + U(x)] + log Z, by the reparametrisation trick: x = T_θ(z)
+            with z drawn from the base, so the gradient flows through U (targets are
+            differentiable torch functions). Mode-seeking: needs no samples, may miss modes.
+            For an SNF the same loss is the path KL, E[−log w] (see snf.py).
+forward_kl  KL(p‖q) = −E_p[log q(x)] + const on given target samples. Mass-covering; needs
+            samples and a tractable log q (plain flows only).
+both        the sum of the two.
+
+Every step is clipped to `max_grad_norm`. A step whose loss or gradient is not finite is skipped
+(counted in the log); after `max_nonfinite` of them training stops with a clear error rather than
+silently producing a broken flow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from heatbath.errors import UserError
+from heatbath.estimators.importance import kish_ess
+from heatbath.targets.base import EnergyTarget
+
+OBJECTIVES = ("reverse_kl", "forward_kl", "both")
+
+
+@dataclass(frozen=True)
+class FlowTrainingLog:
+    """One entry per logged step: the mean loss since the previous log and a reverse ESS.
+
+    `ess` is the Kish ESS fraction of the flow's own batch at that step (reverse objectives) or
+    of a fresh gradient-free batch (forward KL); `energy_evals` counts U calls during training.
+    """
+
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]
+    ess: tuple[float, ...]
+    skipped_steps: int
+    energy_evals: int
+
+    @property
+    def final_ess(self) -> float:
+        return self.ess[-1] if self.ess else math.nan
+
+
+def _check_arguments(model, objective: str, samples, steps: int, batch_size: int,
+                     log_every: int) -> None:
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+    if steps < 1 or batch_size < 2 or log_every < 1:
+        raise UserError(f"need steps >= 1, batch_size >= 2, log_every >= 1; "
+                        f"got {steps}, {batch_size}, {log_every}")
+    if objective != "reverse_kl":
+        if samples is None:
+            raise UserError(f"objective '{objective}' needs target samples (samples=...)")
+        if not hasattr(model, "log_prob"):
+            raise UserError(f"objective '{objective}' needs a tractable log q; "
+                            f"{type(model).__name__} has none (use reverse_kl)")
+
+
+def _forward_kl(model, samples: torch.Tensor, batch_size: int,
+                generator: torch.Generator) -> torch.Tensor:
+    """−mean log q on a minibatch of target samples drawn (with replacement) by `generator`."""
+    index = torch.randint(samples.shape[0], (batch_size,), generator=generator)
+    return -model.log_prob(samples[index.to(samples.device)]).mean()
+
+
+def _loss_and_ess(model, target: EnergyTarget, objective: str, samples, batch_size: int,
+                  generator: torch.Generator, want_ess: bool) -> tuple[torch.Tensor, float]:
+    """The step's loss, and (when asked) the reverse ESS fraction of a flow batch."""
+    loss = torch.zeros(())
+    ess = math.nan
+    if objective in ("reverse_kl", "both"):
+        batch = model.weighted_sample(batch_size, generator, target)
+        loss = loss - batch.log_w.mean()
+        if want_ess and bool(torch.isfinite(batch.log_w).all()):
+            ess = kish_ess(batch.log_w.detach()).value
+    if objective in ("forward_kl", "both"):
+        loss = loss + _forward_kl(model, samples, batch_size, generator)
+        if want_ess and objective == "forward_kl":
+            with torch.no_grad():
+                log_w = model.weighted_sample(batch_size, generator, target).log_w
+            ess = kish_ess(log_w).value if bool(torch.isfinite(log_w).all()) else math.nan
+    return loss, ess
+
+
+def _finite_step(model, optimizer, loss: torch.Tensor, max_grad_norm: float) -> bool:
+    """Backward, clip, step; False (and no update) if the loss or gradient is not finite."""
+    optimizer.zero_grad(set_to_none=True)
+    if not bool(torch.isfinite(loss)):
+        return False
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    if not bool(torch.isfinite(norm)):
+        optimizer.zero_grad(set_to_none=True)
+        return False
+    optimizer.step()
+    return True
+
+
+def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256,
+               lr: float = 1e-3, objective: str = "reverse_kl",
+               samples: torch.Tensor | None = None, generator: torch.Generator,
+               progress: Callable[[int], None] | None = None, log_every: int = 50,
+               max_grad_norm: float = 10.0, max_nonfinite: int = 20,
+               lr_decay: bool = True) -> FlowTrainingLog:
+    """Adam on `objective`; with `lr_decay` the rate follows a cosine from lr to 0.
+
+    `model` is a `Flow` or an `SNF`; `progress(done)` is called after every step.
+    """
+    _check_arguments(model, objective, samples, steps, batch_size, log_every)
+    if samples is not None:
+        samples = samples.to(dtype=next(model.parameters()).dtype)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if lr_decay
+                else None)
+    evals_before = target.energy_evals
+    logged_steps, logged_losses, logged_ess, window = [], [], [], []
+    skipped = 0
+    model.train()
+    for step in range(1, steps + 1):
+        want_log = step % log_every == 0 or step == steps
+        loss, ess = _loss_and_ess(model, target, objective, samples, batch_size, generator,
+                                  want_log)
+        if _finite_step(model, optimizer, loss, max_grad_norm):
+            window.append(float(loss.detach()))
+        else:
+            skipped += 1
+            if skipped > max_nonfinite:
+                raise RuntimeError(f"train_flow: {skipped} steps had a non-finite loss or "
+                                   f"gradient (last at step {step}); lower lr, widen the "
+                                   f"flow's scale/bound, or check the target's energy")
+        if schedule is not None:
+            schedule.step()
+        if want_log:
+            logged_steps.append(step)
+            logged_losses.append(sum(window) / len(window) if window else math.nan)
+            logged_ess.append(ess)
+            window = []
+        if progress is not None:
+            progress(step)
+    model.eval()
+    return FlowTrainingLog(tuple(logged_steps), tuple(logged_losses), tuple(logged_ess),
+                           skipped, target.energy_evals - evals_before)

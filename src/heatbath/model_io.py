@@ -1,0 +1,63 @@
+"""Rebuild a trained model from its run directory, as a Field samplers and estimators can use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from heatbath.checkpoint import load_model_weights
+from heatbath.config import RunConfig, load_config
+from heatbath.errors import UserError
+from heatbath.field import Field
+from heatbath.resolve import make_net, make_path
+from heatbath.runs import load_tensors, read_run_info
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    info: dict
+    config: RunConfig
+    net: torch.nn.Module
+    path: object
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return tuple(self.info["event_shape"])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.config.train.dtype]
+
+    def field(self, cond: torch.Tensor | None = None, guidance: float = 0.0) -> Field:
+        return Field(self.net, self.path, self.config.path.prediction, cond, guidance)
+
+    def heldout(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        tensors = load_tensors(self.run_dir / "heldout.safetensors", "held-out data")
+        return tensors["x"].to(self.dtype), tensors.get("c")
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """A data run with its EMA weights loaded; UserError for anything missing or mismatched."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    if info["kind"] != "data":
+        raise UserError(f"{run_dir} is an energy run; this command needs a data run")
+    if not (run_dir / "model.safetensors").is_file():
+        raise UserError(f"{run_dir} has no trained model yet (model.safetensors missing); "
+                        f"finish it with 'heatbath fit --resume --out {run_dir}'")
+    config = load_config(run_dir / "config.toml")
+    dtype = DTYPES[config.train.dtype]
+    try:
+        mean = torch.tensor(info["data"]["mean"], dtype=dtype).reshape(info["event_shape"])
+        net = make_net(info["net"], seed=0, dtype=dtype)
+        path = make_path(config, float(info["data"]["sigma_data"]), mean)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{run_dir / 'run.json'} is inconsistent: {exc}") from None
+    load_model_weights(net, run_dir / "model.safetensors")
+    net.eval()
+    return LoadedRun(run_dir, info, config, net, path)

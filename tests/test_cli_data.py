@@ -1,0 +1,105 @@
+"""End-to-end CLI tests of the data half on tiny settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from heatbath.cli import main
+
+TINY = ["--set", "model.hidden=32", "--set", "model.depth=2", "--set", "train.batch_size=64",
+        "--set", "eval.samples=200", "--set", "train.log_every=10",
+        "--set", "train.checkpoint_every=20", "--set", "sample.nfe=9", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "moons"
+    assert main(["fit", "--data", "builtin:moons:n=600", "--steps", "60", "--out", str(out)]
+                + TINY) == 0
+    return out
+
+
+def test_fit_writes_a_complete_run_directory(run_dir):
+    for name in ("config.toml", "run.json", "model.safetensors", "checkpoint/state.safetensors",
+                 "checkpoint/state.json", "heldout.safetensors", "metrics.jsonl", "samples.npz",
+                 "report.html"):
+        assert (run_dir / name).is_file(), name
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["data"]["n_heldout"] == 60
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["step"] for l in lines] == [10, 20, 30, 40, 50, 60]
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_sample_is_per_sample_deterministic(run_dir, tmp_path):
+    big, small = tmp_path / "big.npz", tmp_path / "small.npz"
+    assert main(["sample", str(run_dir), "-n", "40", "--seed", "3", "--out", str(big),
+                 "--quiet"]) == 0
+    assert main(["sample", str(run_dir), "-n", "7", "--seed", "3", "--out", str(small),
+                 "--quiet"]) == 0
+    x_big, x_small = np.load(big)["x"], np.load(small)["x"]
+    assert x_big.shape == (40, 2)
+    np.testing.assert_allclose(x_big[:7], x_small, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpm++2m", "ddim", "ddpm",
+                                     "euler-maruyama", "dopri5"])
+def test_every_sampler_runs_from_the_cli(run_dir, tmp_path, sampler):
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(run_dir), "-n", "16", "--sampler", sampler, "--nfe", "8",
+                 "--out", str(out), "--quiet"]) == 0
+    data = np.load(out)
+    assert np.isfinite(data["x"]).all()
+    if sampler != "dopri5":
+        assert abs(int(data["nfe"]) - 8) <= 1
+
+
+def test_sample_with_log_q(run_dir, tmp_path):
+    out = tmp_path / "q.npz"
+    assert main(["sample", str(run_dir), "-n", "8", "--log-q", "--out", str(out),
+                 "--quiet"]) == 0
+    data = np.load(out)
+    assert data["log_q"].shape == (8,) and np.isfinite(data["log_q"]).all()
+    assert "log_q_stderr" not in data.files       # 2-D: exact divergence, no error to report
+
+
+def test_estimate_json(run_dir, capsys):
+    assert main(["estimate", str(run_dir), "-n", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("nll_per_dim", "energy_distance", "sliced_wasserstein"):
+        assert set(result[key]) >= {"value", "stderr", "ci95"}
+    assert set(result["energy_distance"]["floor"]) >= {"value", "stderr", "ci95"}
+    assert result["n"] == 50 and result["nfe"] > 0
+    assert (run_dir / "estimate.json").is_file()
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    base = ["fit", "--data", "builtin:8gaussians:n=400", "--seed", "5"] + TINY
+    assert main(base + ["--steps", "40", "--out", str(whole)]) == 0
+    assert main(base + ["--steps", "20", "--out", str(split)]) == 0
+    assert main(["fit", "--resume", "--out", str(split), "--steps", "40", "--quiet"]) == 0
+    a, b = load_file(whole / "model.safetensors"), load_file(split / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+    assert (whole / "metrics.jsonl").read_text() != ""
+    steps = lambda d: [json.loads(l)["loss"] for l in (d / "metrics.jsonl").read_text().splitlines()]
+    assert steps(whole) == steps(split)
+
+
+def test_image_run_reports_bits_per_dim(tmp_path, capsys):
+    out = tmp_path / "digits"
+    assert main(["fit", "--data", "builtin:digits:n=300", "--steps", "4", "--out", str(out),
+                 "--set", "model.base=8", "--set", "train.batch_size=16",
+                 "--set", "eval.samples=16", "--set", "sample.nfe=3", "--quiet"]) == 0
+    assert main(["estimate", str(out), "-n", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bits_per_dim"]["value"] > 0
+    assert main(["sample", str(out), "-n", "4", "--cond", "3", "--guidance", "1.5",
+                 "--nfe", "3", "--out", str(tmp_path / "g.npz"), "--quiet"]) == 0
+    assert np.load(tmp_path / "g.npz")["c"].tolist() == [3, 3, 3, 3]

@@ -1,0 +1,77 @@
+"""Every energy method against exact answers: log Z and ⟨U⟩ within 3–4 standard errors."""
+
+import pytest
+import torch
+
+from heatbath.energy.config import EnergyRunConfig
+from heatbath.energy.estimate import estimate_energy_result
+from heatbath.energy.fit import _arrays, _result_json, run_method
+
+GAUSSIAN = "gaussian:dim=3,mean=1,std=2"
+ISING = "ising2d:L=4,beta=0.4406867935"
+
+
+def estimate(spec: str, method: str, seed: int = 0, **method_settings) -> tuple[dict, object]:
+    config = EnergyRunConfig()
+    config.target.spec, config.method.name, config.method.seed = spec, method, seed
+    for key, value in method_settings.items():
+        setattr(config.method, key, value)
+    result, problem = run_method(config)
+    report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
+                                    _arrays(result), _result_json(result), None)
+    return report, problem.target
+
+
+def z_score(entry: dict, truth: float) -> float:
+    return (entry["value"] - truth) / entry["stderr"]
+
+
+LOG_Z_CASES = [
+    (GAUSSIAN, "ais", dict(samples=1000, steps=100)),
+    (GAUSSIAN, "smc", dict(samples=1024, steps=100)),
+    (GAUSSIAN, "ti", dict(chains=32, steps=200, burn_in=50, temperatures=21)),
+    (ISING, "ais", dict(samples=1000, steps=100)),
+    (ISING, "smc", dict(samples=1024, steps=100)),
+    (ISING, "ti", dict(chains=32, steps=200, burn_in=50, temperatures=21)),
+]
+
+
+@pytest.mark.parametrize("spec,method,settings", LOG_Z_CASES,
+                         ids=[f"{s.split(':')[0]}-{m}" for s, m, _ in LOG_Z_CASES])
+def test_log_z_within_three_standard_errors(spec, method, settings):
+    report, target = estimate(spec, method, **settings)
+    assert report["log_z"]["stderr"] < 0.1
+    assert abs(z_score(report["log_z"], target.exact.log_z)) < 3
+    if target.discrete:
+        exact_f = -target.exact.log_z / target.dim
+        assert report["exact"]["free_energy_per_site"] == pytest.approx(exact_f)
+        assert abs(z_score(report["free_energy_per_site"], exact_f)) < 3
+
+
+ENERGY_CASES = [
+    (GAUSSIAN, "mcmc", dict(kernel="mala", chains=64, steps=300, burn_in=100)),
+    (GAUSSIAN, "mcmc", dict(kernel="hmc", chains=64, steps=200, burn_in=100)),
+    (GAUSSIAN, "pt", dict(chains=32, steps=200, burn_in=50, temperatures=4)),
+    (ISING, "mcmc", dict(kernel="heatbath", chains=64, steps=300, burn_in=100)),
+    (ISING, "mcmc", dict(kernel="wolff", chains=64, steps=300, burn_in=100)),
+    (ISING, "mcmc", dict(kernel="metropolis", chains=64, steps=300, burn_in=100)),
+    (ISING, "pt", dict(chains=32, steps=200, burn_in=50, temperatures=4)),
+    (ISING, "ais", dict(samples=2000, steps=100)),
+]
+
+
+@pytest.mark.parametrize("spec,method,settings", ENERGY_CASES,
+                         ids=[f"{s.split(':')[0]}-{m}-{c.get('kernel', '')}"
+                              for s, m, c in ENERGY_CASES])
+def test_mean_energy_within_four_standard_errors(spec, method, settings):
+    report, target = estimate(spec, method, **settings)
+    assert abs(z_score(report["energy"], target.exact.energy_mean)) < 4
+    assert 0 < report["ess"]["value"] <= 1
+    assert report["energy_evals"] > 0
+
+
+def test_same_seed_same_result():
+    a, _ = estimate(ISING, "smc", seed=4, samples=256, steps=20)
+    b, _ = estimate(ISING, "smc", seed=4, samples=256, steps=20)
+    c, _ = estimate(ISING, "smc", seed=5, samples=256, steps=20)
+    assert a["log_z"] == b["log_z"] and a["log_z"] != c["log_z"]
