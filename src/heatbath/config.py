@@ -80,6 +80,8 @@ class EvalConfig:
     samples: int = 2000              # drawn at the end of fit for the report and estimate
     likelihood_max: int = 500        # held-out points scored by estimate (0: all)
     probes: int = 4                  # Hutchinson probes above the exact-trace dimension
+    rtol: float = 1e-5               # likelihood ODE (dopri5) tolerances
+    atol: float = 1e-5
 
 
 @dataclass

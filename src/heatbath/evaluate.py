@@ -32,7 +32,7 @@ def evaluation_data(run: LoadedRun, source: str | None) -> torch.Tensor:
     return data.x.to(run.dtype)
 
 
-def held_out_likelihood(run: LoadedRun, x: torch.Tensor, probes: int, seed: int) -> dict:
+def held_out_likelihood(run: LoadedRun, x: torch.Tensor, seed: int) -> dict:
     info = run.info["data"]
     dim = x[0].numel()
     images = info.get("levels") is not None and info.get("data_range") is not None
@@ -42,8 +42,9 @@ def held_out_likelihood(run: LoadedRun, x: torch.Tensor, probes: int, seed: int)
     values = []
     for start in range(0, len(x), 250):
         chunk = x[start:start + 250]
-        values.append(log_likelihood(run.field(), chunk, probes=probes, seed=seed,
-                                     ids=torch.arange(start, start + len(chunk))).log_q)
+        values.append(log_likelihood(run.field(), chunk, probes=run.config.eval.probes,
+                                     seed=seed, ids=torch.arange(start, start + len(chunk)),
+                                     rtol=run.config.eval.rtol, atol=run.config.eval.atol).log_q)
     log_q = torch.cat(values).double()
     out = {"nll_per_dim": mean_estimate((-log_q / dim).numpy())}
     if images:
@@ -61,7 +62,7 @@ def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | Non
     cfg = run.config
     limit = n or cfg.eval.likelihood_max or len(heldout)
     scored = heldout[:limit]
-    result = held_out_likelihood(run, scored, cfg.eval.probes, seed)
+    result = held_out_likelihood(run, scored, seed)
     n_samples = n or min(len(heldout), 2000)
     s = cfg.sample
     settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)

@@ -85,7 +85,8 @@ def _attach_log_q(run, out: GeneratedSamples, cond, guidance, seed, probes, batc
         stop = min(len(out.x), start + batch_size)
         field = run.field(None if cond is None else cond[start:stop], guidance)
         result = log_likelihood(field, out.x[start:stop], probes=probes, seed=seed,
-                                ids=torch.arange(start, stop))
+                                ids=torch.arange(start, stop), rtol=run.config.eval.rtol,
+                                atol=run.config.eval.atol)
         values.append(result.log_q)
         errors.append(result.stderr)
         nfe = max(nfe, result.nfe)

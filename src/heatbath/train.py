@@ -150,7 +150,7 @@ def _loop(job, ctx, model, net, ema, optimizer, generator, step, progress) -> No
         optimizer.step()
         ema.update(net)
         step += 1
-        window.append(float(loss))
+        window.append(loss.item())
         if not math.isfinite(window[-1]):
             raise FloatingPointError(f"training diverged at step {step} (loss {window[-1]}); "
                                      f"lower train.lr or raise train.grad_clip")

@@ -91,6 +91,6 @@ def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], mov
     log_z = Estimate(float(log_mean_exp(replica_log_z, dim=0)),
                      float(replica_log_z.std() / math.sqrt(n_replicas)), n_replicas,
                      energy_evals=evals)
-    ess = kish_ess(lw, dim=1)
+    ess = kish_ess(lw, dim=1) / lw.shape[1]       # a fraction, as everywhere else
     ess_est = Estimate(float(ess.mean()), float(ess.std() / math.sqrt(n_replicas)), n_replicas)
     return AnnealResult(x, log_w, log_z, ess_est, evals, betas, n_resamples, replica_log_z)

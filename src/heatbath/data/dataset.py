@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -41,10 +43,7 @@ class DataSet:
     @property
     def dim(self) -> int:
         """Number of scalars per sample (product of the event shape)."""
-        d = 1
-        for s in self.event_shape:
-            d *= s
-        return d
+        return math.prod(self.event_shape)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

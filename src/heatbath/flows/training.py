@@ -128,14 +128,14 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
                                   want_log)
         if _finite_step(model, optimizer, loss, max_grad_norm):
             window.append(float(loss.detach()))
+            if schedule is not None:   # a skipped step does not advance the schedule
+                schedule.step()
         else:
             skipped += 1
             if skipped > max_nonfinite:
                 raise RuntimeError(f"train_flow: {skipped} steps had a non-finite loss or "
                                    f"gradient (last at step {step}); lower lr, widen the "
                                    f"flow's scale/bound, or check the target's energy")
-        if schedule is not None:
-            schedule.step()
         if want_log:
             logged_steps.append(step)
             logged_losses.append(sum(window) / len(window) if window else math.nan)

@@ -7,6 +7,8 @@ counted so that estimators can report accuracy per energy evaluation.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import torch
@@ -47,10 +49,7 @@ class EnergyTarget:
 
     @property
     def dim(self) -> int:
-        d = 1
-        for s in self.event_shape:
-            d *= s
-        return d
+        return math.prod(self.event_shape)
 
     def _energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,0 +1,109 @@
+"""Energy runs: energies and importance weights, estimates against exact values, spins, angles.
+
+Weights are the normalised exp(log_w) of samples.npz; a run without log_w (e.g. plain MCMC) is
+drawn unweighted. Every function returns a data URI, or None when its inputs are absent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from heatbath.report.figures import new_figure, to_data_uri
+from heatbath.report.plots_data import image_mosaic
+
+MAX_EXACT_PANELS = 6
+SPIN_GRID = 4   # 4 x 4 = 16 configurations
+
+
+def kish_ess_fraction(weights: np.ndarray) -> float:
+    """Kish effective sample size (Σw)² / Σw² as a fraction of n, for normalised weights."""
+    return float(1.0 / np.sum(weights ** 2) / len(weights))
+
+
+def energy_histogram(energy: np.ndarray, weights: np.ndarray | None) -> str | None:
+    """Sample energies as drawn, and reweighted toward the target by the importance weights."""
+    energy = np.asarray(energy, dtype=float).reshape(-1)
+    keep = np.isfinite(energy)
+    if not keep.any():
+        return None
+    bins = np.histogram_bin_edges(energy[keep], bins=50)
+    fig, (ax,) = new_figure()
+    ax.hist(energy[keep], bins=bins, density=True, histtype="step", label="raw samples")
+    if weights is not None and weights[keep].sum() > 0:
+        ax.hist(energy[keep], bins=bins, weights=weights[keep], density=True, histtype="step",
+                label="reweighted")
+    ax.set_xlabel("reduced energy U (kT)", fontsize=8)
+    ax.set_title("sample energies", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+    return to_data_uri(fig)
+
+
+def log_weight_histogram(weights: np.ndarray) -> str:
+    """log of the normalised weights; a long left tail means most samples barely count."""
+    log_w = np.log(weights[weights > 0])
+    fig, (ax,) = new_figure()
+    ax.hist(log_w, bins=50, histtype="stepfilled", alpha=0.7)
+    ax.axvline(-math.log(len(weights)), color="k", lw=1, ls="--", label="uniform 1/n")
+    ax.set_xlabel("log normalised weight", fontsize=8)
+    ax.set_title(f"log weights (Kish ESS fraction {kish_ess_fraction(weights):.3g})", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+    return to_data_uri(fig)
+
+
+def estimates_vs_exact(rows: list[tuple[str, float, float, float]]) -> str | None:
+    """One panel per (name, value, stderr, exact): estimate with its 95 % bar, exact as a line."""
+    rows = rows[:MAX_EXACT_PANELS]
+    if not rows:
+        return None
+    fig, axes = new_figure(len(rows), panel=(2.4, 2.6))
+    for ax, (name, value, stderr, exact) in zip(axes, rows):
+        ax.errorbar([0], [value], yerr=[1.96 * stderr], fmt="o", capsize=4, label="estimate")
+        ax.axhline(exact, color="tab:red", lw=1.5, label="exact")
+        ax.set_xticks([])
+        ax.set_xlim(-1, 1)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6)
+    return to_data_uri(fig)
+
+
+def is_spin_lattice(x: np.ndarray | None) -> bool:
+    """(N, L, M) configurations whose every value is ±1."""
+    return (x is not None and np.ndim(x) == 3 and len(x) > 0
+            and bool(np.all(np.abs(np.asarray(x)) == 1)))
+
+
+def spin_grid(x: np.ndarray) -> str:
+    """Up to 16 configurations tiled with grey gaps (black −1, white +1)."""
+    configs = np.asarray(x[: SPIN_GRID * SPIN_GRID], dtype=float)[:, None]
+    mosaic = image_mosaic(configs, SPIN_GRID, fill=0.5)   # ±1 -> 0/1, gap mid-grey
+    fig, (ax,) = new_figure(panel=(3.2, 3.2))
+    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(f"{len(configs)} sampled configurations", fontsize=9)
+    ax.axis("off")
+    return to_data_uri(fig)
+
+
+def ramachandran(phi: np.ndarray, psi: np.ndarray, weights: np.ndarray | None) -> str:
+    """Weighted 2-D histogram of backbone dihedrals (radians) over [-π, π]²."""
+    phi, psi = np.asarray(phi, dtype=float).reshape(-1), np.asarray(psi, dtype=float).reshape(-1)
+    if phi.shape != psi.shape:
+        raise ValueError("phi and psi have different lengths")
+    if weights is not None and len(weights) != len(phi):
+        weights = None
+    keep = np.isfinite(phi) & np.isfinite(psi)
+    phi, psi = phi[keep], psi[keep]
+    weights = None if weights is None else weights[keep]
+    fig, (ax,) = new_figure(panel=(3.6, 3.2))
+    ax.hist2d(phi, psi, bins=60, range=[[-math.pi, math.pi]] * 2, weights=weights, cmap="viridis",
+              cmin=1e-12)
+    ax.set_xlabel("φ (rad)", fontsize=8)
+    ax.set_ylabel("ψ (rad)", fontsize=8)
+    ax.set_title("Ramachandran plot" + (" (reweighted)" if weights is not None else ""),
+                 fontsize=9)
+    ax.tick_params(labelsize=7)
+    return to_data_uri(fig)

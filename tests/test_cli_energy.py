@@ -1,0 +1,86 @@
+"""End-to-end CLI tests of the energy half, and its bad inputs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from heatbath.cli import main
+
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "my_energy.py")
+
+
+def test_fit_and_estimate_an_ising_lattice(tmp_path, capsys):
+    out = tmp_path / "ising"
+    assert main(["fit", "--target", "ising2d:L=4,beta=0.4406867935", "--method", "smc",
+                 "--out", str(out), "--set", "method.samples=512", "--steps", "50",
+                 "--quiet"]) == 0
+    for name in ("run.json", "config.toml", "samples.npz", "result.json", "estimate.json",
+                 "report.html"):
+        assert (out / name).is_file(), name
+    capsys.readouterr()
+    assert main(["estimate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("log_z", "free_energy_per_site", "ess", "energy"):
+        assert set(result[key]) >= {"value", "stderr", "ci95"}
+    assert 0 <= result["ess"]["value"] <= 1
+    assert result["exact"]["log_z"] == pytest.approx(15.52191546, abs=1e-7)
+    assert result["energy_evals"] > 0 and result["n"] == 512
+    z = (result["log_z"]["value"] - result["exact"]["log_z"]) / result["log_z"]["stderr"]
+    assert abs(z) < 3
+
+
+def test_plugin_target_with_exact_log_z(tmp_path, capsys):
+    out = tmp_path / "plugin"
+    assert main(["fit", "--target", f"{EXAMPLE}:double_well", "--method", "ais",
+                 "--out", str(out), "--set", "method.samples=1000", "--steps", "100",
+                 "--quiet"]) == 0
+    result = json.loads((out / "estimate.json").read_text())
+    z = (result["log_z"]["value"] - 0.8653666795887777) / result["log_z"]["stderr"]
+    assert abs(z) < 3
+
+
+def test_targets_listing(capsys):
+    assert main(["targets", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert {"gaussian", "gmm40", "manywell32", "dw4", "lj13", "lj55", "phi4",
+            "ising2d"} <= set(entries)
+    assert entries["manywell32"]["exact"]["log_z"] == pytest.approx(164.6956753, abs=1e-6)
+    assert entries["gmm40"]["exact"]["log_z"] == 0
+
+
+BAD_TARGETS = [
+    (["--target", "nosuchthing", "--method", "ais"], "nosuchthing"),
+    (["--target", "ising2d:L=4,beta=-1", "--method", "ais"], "beta"),
+    (["--target", "ising2d:L=4,colour=3", "--method", "ais"], "colour"),
+    (["--target", "gaussian", "--method", "magic"], "magic"),
+    (["--target", "ising2d:L=4", "--method", "flow"], "continuous"),
+    (["--target", "gaussian", "--method", "mcmc", "--set", "method.kernel=wolff"], "wolff"),
+    (["--target", "missing_file.py:energy", "--method", "ais"], "missing_file.py"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BAD_TARGETS)
+def test_bad_energy_inputs(tmp_path, capsys, args, fragment):
+    code = main(["fit"] + args + ["--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ("def energy(x):\n    return x.sum(1)\n", "event_shape"),
+    ("import torch\ndef energy(x):\n    return torch.full((x.shape[0],), float('nan'))\n"
+     "energy.event_shape = (2,)\n", "finite"),
+    ("def energy(x):\n    return x.sum()\nenergy.event_shape = (2,)\n", "shape"),
+    ("raise RuntimeError('boom')\n", "boom"),
+    ("x = 1\n", "energy"),
+])
+def test_plugins_that_break_the_protocol(tmp_path, capsys, body, fragment):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(body)
+    code = main(["fit", "--target", f"{plugin}:energy", "--method", "ais",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+    assert not (tmp_path / "r").exists()

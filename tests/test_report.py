@@ -1,0 +1,222 @@
+"""report.html from fake run directories: sections, embedded plots, table numbers, z flags,
+robustness to missing and corrupt optional files, and atomic writing."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from heatbath.errors import UserError
+from heatbath.report import write_report
+
+PNG = "data:image/png;base64"
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+class _TagChecker(HTMLParser):
+    """Fails on a closing tag that does not match the innermost open one."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def read_valid_html(run_dir) -> str:
+    path = write_report(run_dir)
+    assert path == run_dir / "report.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    checker = _TagChecker()
+    checker.feed(text)
+    assert not checker.errors and not checker.stack
+    assert "<script" not in text.lower() and "http://" not in text and "https://" not in text
+    leftovers = [p.name for p in run_dir.iterdir() if p.name != "report.html"
+                 and (p.suffix == ".tmp" or p.name.startswith(".report"))]
+    assert leftovers == []
+    return text
+
+
+def headings(text: str) -> list[str]:
+    return [chunk.split("</h2>")[0] for chunk in text.split("<h2>")[1:]]
+
+
+def write_json(path, obj):
+    path.write_text(json.dumps(obj))
+
+
+def write_metrics(run_dir, records, extra_lines=()):
+    lines = [json.dumps(r) for r in records] + list(extra_lines)
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def estimate_entry(value, stderr):
+    return {"value": value, "stderr": stderr, "ci95": [value - 1.96 * stderr,
+                                                       value + 1.96 * stderr]}
+
+
+def data_run(tmp_path, event_shape, kind="vector", n=2000):
+    rng = np.random.default_rng(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(run / "run.json", {
+        "kind": "data", "name": "moons-fm", "status": "complete", "step": 400,
+        "event_shape": event_shape, "prediction": "velocity", "path": {"name": "linear"},
+        "net": {"name": "mlp"},
+        "data": {"name": "moons", "kind": kind, "n_train": 1600, "n_heldout": 400,
+                 "levels": None, "data_range": None}})
+    (run / "config.toml").write_text('[train]\nsteps = 400\nlr = 0.002\n# note <b>\n')
+    write_metrics(run, [{"step": s, "loss": 1.0 / s, "lr": 0.002, "elapsed": 0.1 * s}
+                        for s in range(50, 401, 50)])
+    x = rng.uniform(-1, 1, size=(n, *event_shape)).astype(np.float32)
+    np.savez(run / "samples.npz", x=x)
+    save_file({"x": x[:400] * 0.9}, str(run / "heldout.safetensors"))
+    write_json(run / "estimate.json", {
+        "nll_per_dim": estimate_entry(1.2345, 0.0211), "bits_per_dim": estimate_entry(1.781, 0.03),
+        "energy_distance": {**estimate_entry(0.0312, 0.004), "floor": estimate_entry(0.0105, 0.002)},
+        "sliced_wasserstein": {**estimate_entry(0.0577, 0.006), "floor": estimate_entry(0.02, 0.003)},
+        "nfe": 64, "n": 400, "sampler": "heun"})
+    return run
+
+
+def energy_run(tmp_path, *, name, event_shape, discrete, log_z_value, x, extra_arrays=None):
+    rng = np.random.default_rng(1)
+    n = len(x)
+    run = tmp_path / "run"
+    run.mkdir()
+    exact = {"log_z": 2.5, "energy": 1.0}
+    write_json(run / "run.json", {
+        "kind": "energy", "name": f"{name}-run", "status": "training", "step": 120,
+        "method": "fm-is",
+        "target": {"name": name, "spec": name, "event_shape": event_shape, "discrete": discrete,
+                   "convention": "reduced energy U = beta*H", "exact": exact}})
+    write_metrics(run, [{"step": s, "loss": 3.0 / s, "ess": 0.01 * s, "elapsed": s}
+                        for s in range(10, 121, 10)])
+    arrays = {"x": x, "log_w": rng.normal(0, 1, n), "energy": rng.normal(1, 1, n)}
+    np.savez(run / "samples.npz", **arrays, **(extra_arrays or {}))
+    write_json(run / "estimate.json", {
+        "log_z": estimate_entry(log_z_value, 0.1), "energy": estimate_entry(1.05, 0.1),
+        "ess": estimate_entry(0.42, 0.01), "exact": exact, "energy_evals": 12345, "n": n,
+        "tail": {"k_hat": 0.31, "reliable": True, "message": "weights look fine"}})
+    return run
+
+
+# ----------------------------------------------------------------------------- data runs
+
+def test_two_d_data_run(tmp_path):
+    run = data_run(tmp_path, [2])
+    text = read_valid_html(run)
+    assert headings(text) == ["Estimates", "Training curves", "Samples beside data",
+                              "Configuration"]
+    assert text.count(PNG) == 2
+    for number in ("1.2345", "0.0211", "0.0312", "0.0105", "0.0577", "64", "heun"):
+        assert f"<td>{number}" in text
+    assert "moons-fm" in text and "step: 400" in text and "complete" in text
+    assert "# note &lt;b&gt;" in text          # config verbatim, escaped
+    assert 'class="zflag"' not in text
+
+
+def test_image_data_run(tmp_path):
+    run = data_run(tmp_path, [1, 8, 8], kind="image", n=200)
+    text = read_valid_html(run)
+    assert "Samples beside data" in headings(text)
+    assert text.count(PNG) == 2
+
+
+def test_high_dim_vector_run_has_scatter_and_marginals(tmp_path):
+    run = data_run(tmp_path, [5], n=300)
+    text = read_valid_html(run)
+    assert text.count(PNG) == 3
+    assert "marginals of the first 5 coordinate(s)" in text
+
+
+# ----------------------------------------------------------------------------- energy runs
+
+@pytest.mark.parametrize("log_z_value, flagged", [(2.62, False), (3.1, True)])
+def test_continuous_energy_run_z_flag(tmp_path, log_z_value, flagged):
+    x = np.random.default_rng(2).normal(size=(500, 2))
+    run = energy_run(tmp_path, name="gmm", event_shape=[2], discrete=False,
+                     log_z_value=log_z_value, x=x)
+    text = read_valid_html(run)
+    assert headings(text) == ["Estimates", "Training curves", "Energies and weights",
+                              "Estimates vs exact"]
+    assert text.count(PNG) == 4
+    assert f"<td>{log_z_value:g}</td>" in text and "<td>2.5</td>" in text
+    assert ('class="zflag"' in text) is flagged
+    assert "k̂ = 0.31 (reliable)" in text
+
+
+def test_ising_energy_run_shows_spins(tmp_path):
+    spins = np.where(np.random.default_rng(3).random((300, 4, 4)) < 0.5, -1.0, 1.0)
+    run = energy_run(tmp_path, name="ising", event_shape=[4, 4], discrete=True,
+                     log_z_value=2.55, x=spins)
+    text = read_valid_html(run)
+    assert "Spin configurations" in headings(text)
+    assert text.count(PNG) == 5
+    assert "discrete" in text
+
+
+def test_aldp_ramachandran(tmp_path):
+    rng = np.random.default_rng(4)
+    angles = {"phi": rng.uniform(-np.pi, np.pi, 400), "psi": rng.uniform(-np.pi, np.pi, 400)}
+    run = energy_run(tmp_path, name="aldp", event_shape=[22, 3], discrete=False,
+                     log_z_value=2.5, x=rng.normal(size=(400, 22, 3)), extra_arrays=angles)
+    text = read_valid_html(run)
+    assert "Ramachandran plot" in headings(text)
+    assert "Spin configurations" not in headings(text)
+
+
+# ----------------------------------------------------------------------------- robustness
+
+def test_only_run_json(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(run / "run.json", {"kind": "energy", "name": "<b>bare</b>", "status": "training",
+                                  "step": 0})
+    text = read_valid_html(run)
+    assert headings(text) == []
+    assert text.count(PNG) == 0
+    assert "&lt;b&gt;bare&lt;/b&gt;" in text and "<b>bare" not in text
+    assert "could not" not in text
+
+
+def test_corrupt_optional_files_are_noted_not_fatal(tmp_path):
+    run = data_run(tmp_path, [2], n=300)
+    write_metrics(run, [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.4}],
+                  extra_lines=["{not json", '{"step": 3, "lo'])
+    (run / "samples.npz").write_bytes(b"this is not a zip archive")
+    (run / "estimate.json").write_text("{")
+    text = read_valid_html(run)
+    assert "could not read metrics.jsonl" in text
+    assert "could not read samples.npz" in text
+    assert "could not read estimate.json" in text
+    assert headings(text)[0] == "Notes"
+    assert "Training curves" in headings(text)         # the good metric lines still plot
+    assert "Samples beside data" in headings(text)     # held-out data alone is still shown
+    assert text.count(PNG) == 2
+
+
+def test_missing_run_json_is_a_user_error(tmp_path):
+    with pytest.raises(UserError):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_rewrite_replaces_existing_report(tmp_path):
+    run = data_run(tmp_path, [2], n=200)
+    (run / "report.html").write_text("old")
+    text = read_valid_html(run)
+    assert text != "old"
