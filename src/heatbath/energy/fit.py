@@ -61,13 +61,16 @@ def _run_info(config: EnergyRunConfig, problem: Problem) -> dict:
                        "spec": config.target.spec}}
 
 
-def _arrays(result: EnergyResult) -> dict:
+def _arrays(result: EnergyResult, target=None) -> dict:
+    """What samples.npz holds; targets with `observables(x)` (aldp: φ, ψ) add their own."""
     arrays = {"x": result.x.detach().cpu().numpy(), "log_w": result.log_w.detach().cpu().numpy(),
               "energy": result.energy.detach().cpu().numpy()}
     if result.energy_traces is not None:
         arrays["energy_traces"] = result.energy_traces.detach().cpu().numpy()
     if result.x_traces_observable is not None:
         arrays["abs_magnetisation_traces"] = result.x_traces_observable.detach().cpu().numpy()
+    if target is not None and hasattr(target, "observables"):
+        arrays.update(target.observables(result.x.detach()))
     return arrays
 
 
@@ -88,11 +91,12 @@ def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
     check_out_dir(out)
     result, problem = run_method(config)
     run_dir = out or default_run_dir(f"{problem.target.name}-{config.method.name}")
+    arrays = _arrays(result, problem.target)
     estimate = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
-                                      _arrays(result), _result_json(result), n=None)
+                                      arrays, _result_json(result), n=None)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", to_toml(config))
-    atomic_save_npz(run_dir / "samples.npz", _arrays(result))
+    atomic_save_npz(run_dir / "samples.npz", arrays)
     atomic_write_json(run_dir / "result.json", _result_json(result))
     for record in result.metrics:
         with open(run_dir / "metrics.jsonl", "a") as handle:

@@ -36,11 +36,26 @@ def _scale_vector(value, dim: int, name: str) -> torch.Tensor:
     return vector
 
 
+def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
+    """PyTorch's default U(±1/√fan_in) initialisation, but drawn from `generator`."""
+    limit = 1.0 / math.sqrt(layer.in_features)
+    with torch.no_grad():
+        for tensor in (layer.weight, layer.bias):
+            draw = torch.rand(tensor.shape, generator=generator, dtype=torch.float64)
+            tensor.copy_((2.0 * draw - 1.0) * limit)
+
+
+def init_generator(generator: torch.Generator | None) -> torch.Generator:
+    """The generator that initialises a flow's weights: a fixed seed 0 unless one is given,
+    so that two flows built with the same arguments are identical."""
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
 class CouplingLayer(nn.Module):
     """x[transformed] ← spline_θ(x[conditioning])(x[transformed]); the rest passes through."""
 
     def __init__(self, dim: int, transformed: torch.Tensor, hidden: int, bins: int,
-                 bound: float) -> None:
+                 bound: float, generator: torch.Generator) -> None:
         super().__init__()
         conditioning = torch.tensor([i for i in range(dim) if i not in set(transformed.tolist())],
                                     dtype=torch.long)
@@ -52,6 +67,9 @@ class CouplingLayer(nn.Module):
         n_in = max(len(conditioning), 1)
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
                                  nn.SiLU(), nn.Linear(hidden, n_out))
+        for layer in self.net[:-1]:
+            if isinstance(layer, nn.Linear):
+                _init_linear(layer, generator)
         # Zero head: every spline starts as the identity, so the untrained flow is its base.
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
@@ -96,14 +114,14 @@ class Standardise(nn.Module):
         return (x - self.loc) * torch.exp(-self.log_scale), log_det
 
 
-def alternating_couplings(dim: int, layers: int, hidden: int, bins: int,
-                          bound: float) -> nn.ModuleList:
+def alternating_couplings(dim: int, layers: int, hidden: int, bins: int, bound: float,
+                          generator: torch.Generator) -> nn.ModuleList:
     """Coupling layers that transform even, then odd coordinates, and so on (dim 1: always 0)."""
     modules = []
     for k in range(layers):
         parity = k % 2 if dim > 1 else 0
         transformed = torch.arange(parity, dim, 2, dtype=torch.long)
-        modules.append(CouplingLayer(dim, transformed, hidden, bins, bound))
+        modules.append(CouplingLayer(dim, transformed, hidden, bins, bound, generator))
     return nn.ModuleList(modules)
 
 
@@ -117,11 +135,19 @@ class Flow(nn.Module):
     base_scale  std of the Gaussian base; loc/scale are the initial standardisation (numbers or
                 one entry per coordinate). The untrained flow is N(loc, (scale·base_scale)² I).
     event_shape shape of one sample (default (dim,)); its size must equal dim.
+    generator   draws the initial hidden weights (default: a fixed seed, so equal arguments
+                give equal flows).
+
+    Guess `scale` on the wide side: splines map [−bound, bound] onto itself, so a flow that must
+    widen (or shift) the base squeezes the spline ends, q's tails become lighter than the
+    target's, and rare huge weights bias log Z low at any practical n. An over-dispersed start
+    (say 1.5–2× the target's spread) keeps the weight tails light.
     """
 
     def __init__(self, dim: int, layers: int = 6, hidden: int = 64, bins: int = 8,
                  bound: float = 5.0, base_scale: float = 1.0, loc=0.0, scale=1.0,
-                 event_shape: tuple[int, ...] | None = None) -> None:
+                 event_shape: tuple[int, ...] | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         if dim < 1 or layers < 0 or hidden < 1 or bins < 2:
             raise ValueError(f"need dim >= 1, layers >= 0, hidden >= 1, bins >= 2; "
@@ -133,7 +159,8 @@ class Flow(nn.Module):
         if math.prod(self.event_shape) != dim:
             raise ValueError(f"event_shape {self.event_shape} does not hold {dim} numbers")
         self.base_scale = float(base_scale)
-        self.couplings = alternating_couplings(dim, layers, hidden, bins, bound)
+        self.couplings = alternating_couplings(dim, layers, hidden, bins, bound,
+                                               init_generator(generator))
         self.standardise = Standardise(dim, loc, scale)
 
     # -- base distribution ------------------------------------------------------------------

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from heatbath.flows.coupling import Standardise, _scale_vector, alternating_couplings
+from heatbath.flows.coupling import (Standardise, _scale_vector, alternating_couplings,
+                                     init_generator)
 from heatbath.flows.weighted import WeightedSamples
 from heatbath.targets.base import EnergyTarget
 
@@ -57,12 +58,16 @@ class SNF(nn.Module):
                couplings work in (their splines cover [−bound, bound] standardised units).
     step_size  initial ε of every MCMC step, in data units (one learnable ε per block).
     mcmc_steps 0 gives a plain coupling flow with the same layers, for comparison.
+    generator  draws the initial hidden weights (default: a fixed seed).
+
+    As for `Flow`, guess `scale` on the wide side (1.5–2× the target's spread).
     """
 
     def __init__(self, dim: int, n_blocks: int = 4, layers_per_block: int = 2, hidden: int = 64,
                  bins: int = 8, bound: float = 5.0, loc=0.0, scale=1.0, kernel: str = "langevin",
                  mcmc_steps: int = 1, step_size: float = 0.05, learn_step_size: bool = True,
-                 event_shape: tuple[int, ...] | None = None) -> None:
+                 event_shape: tuple[int, ...] | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}")
@@ -79,8 +84,10 @@ class SNF(nn.Module):
         self.register_buffer("loc", _scale_vector(loc, dim, "loc"))
         self.register_buffer("scale", scale)
         self.register_buffer("betas", torch.arange(1, n_blocks + 1) / n_blocks)
+        generator = init_generator(generator)
         self.blocks = nn.ModuleList(alternating_couplings(dim, layers_per_block, hidden, bins,
-                                                          bound) for _ in range(n_blocks))
+                                                          bound, generator)
+                                    for _ in range(n_blocks))
         # A learnable affine after each block's couplings (identity at start): splines have
         # slope-1 tails, so without it q's tails would stay those of p₀ and could be lighter
         # than the target's — heavy-tailed weights and a log Z biased low in practice.

@@ -13,6 +13,7 @@ from typing import Callable
 
 from heatbath.errors import UserError
 from heatbath.spec import call_with_params, parse_spec
+from heatbath.targets.aldp import AlanineDipeptide
 from heatbath.targets.analytic import Gaussian, Harmonic
 from heatbath.targets.base import EnergyTarget
 from heatbath.targets.benchmarks import DW4, GMM40, ManyWell
@@ -50,9 +51,13 @@ TARGETS: dict[str, TargetEntry] = {
                               "exact for lam=0"),
     "ising2d": TargetEntry(Ising2D, "2-D Ising model on a periodic LxM lattice; exact ln Z, E, C "
                                     "(Kaufman) and exact samples for <= 20 spins"),
+    "aldp": TargetEntry(AlanineDipeptide, "alanine dipeptide (22 atoms) through OpenMM, "
+                                          "vacuum or OBC2 implicit solvent; needs "
+                                          "heatbath[molecules]"),
 }
 
-ALIASES = {"manywell": "manywell32", "ising": "ising2d", "normal": "gaussian"}
+ALIASES = {"manywell": "manywell32", "ising": "ising2d", "normal": "gaussian",
+           "alanine_dipeptide": "aldp"}
 
 
 def _plugin_parts(spec: str) -> tuple[str, str, dict] | None:
