@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy.integrate import quad
 
-from heatbath.estimators.importance import self_normalized
+from heatbath.estimators.importance import self_normalized, weight_tail_diagnostic
 from heatbath.flows import SNF, Flow, importance_sample, train_flow
 from heatbath.flows.spline import make_knots, spline_forward, spline_inverse
 from heatbath.targets.analytic import Gaussian
@@ -174,9 +174,11 @@ def test_same_seed_same_weighted_samples(name):
 def test_untrained_weights_are_unbiased(name):
     """E[w] = Z for any parameters: a random (untrained) model still gives the exact log Z."""
     model = PATH_VARIANTS[name]()
-    randomise_heads(model, seed=2, std=0.3)
+    randomise_heads(model, seed=2, std=0.1)
     target = tilted_gaussian()
     samples = importance_sample(model, target, 40_000, torch.Generator().manual_seed(8))
+    # The delta-method stderr is only trustworthy for light-tailed weights: check that first.
+    assert weight_tail_diagnostic(samples.log_w).reliable
     estimate = samples.log_z()
     assert abs(estimate.z_score(target.exact.log_z)) < Z_MAX, estimate
 

@@ -18,8 +18,8 @@ from heatbath.energy.config import EnergyRunConfig, resolved_kernel, validate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.errors import UserError
-from heatbath.runs import (atomic_save_npz, atomic_write_json, atomic_write_text,
-                           default_run_dir)
+from heatbath.runs import (atomic_save_npz, atomic_save_tensors, atomic_write_json,
+                           atomic_write_text, default_run_dir)
 from heatbath.targets.registry import build_target
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -102,6 +102,9 @@ def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
         with open(run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
     atomic_write_json(run_dir / "estimate.json", estimate)
+    model = getattr(result, "model", None)
+    if model is not None:   # trained flow / SNF weights, rebuildable from config.toml
+        atomic_save_tensors(run_dir / "model.safetensors", model.state_dict())
     atomic_write_json(run_dir / "run.json", _run_info(config, problem))
     write_report(run_dir)
     return run_dir

@@ -58,11 +58,18 @@ class Problem:
     def base(self) -> GaussianBase | None:
         if self.discrete:
             return None
-        return GaussianBase(self.target.event_shape, scale=self.base_scale(), dtype=self.dtype)
+        centre = 0.0
+        if hasattr(self.target, "base_hint"):
+            centre = self.target.base_hint()[0].to(self.dtype)
+        return GaussianBase(self.target.event_shape, scale=self.base_scale(), mean=centre,
+                            dtype=self.dtype)
 
     def base_scale(self) -> float:
+        """method.base_scale, else the target's own hint, else the spread of exact samples."""
         if self.config.method.base_scale > 0:
             return self.config.method.base_scale
+        if hasattr(self.target, "base_hint"):
+            return float(self.target.base_hint()[1])
         probe = self.target.sample_exact(512, torch.Generator().manual_seed(12345))
         if probe is None:
             return 1.0

@@ -27,3 +27,4 @@ class EnergyResult:
     x_traces_observable: torch.Tensor | None = None  # (chains, steps) of |m| for spins
     diagnostics: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
+    model: torch.nn.Module | None = None       # flow / SNF: the trained sampler

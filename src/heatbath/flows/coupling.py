@@ -129,7 +129,7 @@ class Flow(nn.Module):
     """A normalizing flow distribution: `sample`, `log_prob`, `sample_and_log_prob`.
 
     Flow(dim, layers=6, hidden=64, bins=8, bound=5.0, base_scale=1.0, loc=0.0, scale=1.0,
-         event_shape=None)
+         event_shape=None, generator=None)
 
     bound       spline domain [−bound, bound] in standardised units (identity outside).
     base_scale  std of the Gaussian base; loc/scale are the initial standardisation (numbers or

@@ -12,8 +12,9 @@ because p(x_T)·Π q_b / (p₀(x₀)·Π q_f) is a ratio of two normalised densi
 The increments ΔS_t = log q_b(x_t → x_{t−1}) − log q_f(x_{t−1} → x_t) are
 
   coupling layer  log|det ∂x_t/∂x_{t−1}| (q_b/q_f of a bijection);
-  ULA step        x' = x + ε∇log π(x) + √(2ε) ξ, with the backward kernel the same Langevin step
-                  from x' back to x:  log N(x; x' + ε∇log π(x'), 2ε) − log N(x'; x + ε∇log π(x), 2ε);
+  ULA step        x' = x + ε∇log π(x) + √(2ε) ξ, with the backward kernel the same Langevin
+                  step from x' back to x:
+                  log N(x; x' + ε∇log π(x'), 2ε) − log N(x'; x + ε∇log π(x), 2ε);
   MALA step       the backward kernel is the Metropolis kernel itself; detailed balance
                   K(x'→x)/K(x→x') = π(x)/π(x') makes ΔS = log π_k(x) − log π_k(x')
                   (0 on rejection, where x' = x).
@@ -52,7 +53,8 @@ class SNF(nn.Module):
     """A stochastic normalizing flow; draws (x, log w) with E[w] = Z.
 
     SNF(dim, n_blocks=4, layers_per_block=2, hidden=64, bins=8, bound=5.0, loc=0.0, scale=1.0,
-        kernel="langevin", mcmc_steps=1, step_size=0.05, learn_step_size=True, event_shape=None)
+        kernel="langevin", mcmc_steps=1, step_size=0.05, learn_step_size=True, event_shape=None,
+        generator=None)
 
     loc/scale  the Gaussian p₀ = N(loc, scale² I) in data units, also the standardisation the
                couplings work in (their splines cover [−bound, bound] standardised units).

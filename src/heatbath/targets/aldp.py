@@ -198,6 +198,11 @@ class AlanineDipeptide(EnergyTarget):
             self._minimised = torch.from_numpy(self.engine.minimise().reshape(-1).copy())
         return self._minimised.clone()
 
+    def base_hint(self) -> tuple[torch.Tensor, float]:
+        """(centre, scale) of a Gaussian base for annealing and chain starts: the minimised
+        structure with 0.01 nm of spread (random Cartesian coordinates would overlap atoms)."""
+        return self.minimised_positions(), 0.01
+
     def dihedrals(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone (φ, ψ) in radians, each (N,) in (−π, π]; φ = C(ACE)-N-CA-C,
         ψ = N-CA-C-N(NME)."""
