@@ -84,3 +84,23 @@ def test_plugins_that_break_the_protocol(tmp_path, capsys, body, fragment):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_free_energy_difference_between_two_runs(tmp_path, capsys):
+    runs = []
+    for name, std in (("narrow", 1.0), ("wide", 1.5)):
+        out = tmp_path / name
+        assert main(["fit", "--target", f"gaussian:dim=2,std={std}", "--method", "mcmc",
+                     "--out", str(out), "--set", "method.chains=64", "--steps", "400",
+                     "--quiet"]) == 0
+        runs.append(out)
+    capsys.readouterr()
+    assert main(["estimate", str(runs[0]), "--versus", str(runs[1]), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    exact = result["exact"]["delta_f"]
+    assert exact == pytest.approx(-2 * __import__("math").log(1.5))
+    for key in ("exp_forward", "exp_reverse", "bar", "mbar"):
+        entry = result["delta_f"][key]
+        assert abs(entry["value"] - exact) < 4 * entry["stderr"] + 1e-9, (key, entry)
+    assert result["delta_f"]["bar"]["value"] == pytest.approx(result["delta_f"]["mbar"]["value"],
+                                                              abs=1e-6)

@@ -121,11 +121,19 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
              n: Optional[int] = typer.Option(None, "-n"),
              as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
              seed: int = typer.Option(0, "--seed"),
+             versus: Optional[Path] = typer.Option(None, "--versus", metavar="OTHER_RUN",
+                                                   help="free-energy difference to another energy run (EXP, BAR, MBAR)"),
              quiet: bool = typer.Option(False, "--quiet")):
     """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
     from heatbath.runs import atomic_write_json, read_run_info
 
     info = read_run_info(run_dir)
+    if versus is not None:
+        from heatbath.energy.versus import free_energy_difference
+
+        result = free_energy_difference(run_dir, versus, seed)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+        return
     if n is not None and n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if info["kind"] == "data":

@@ -1,0 +1,127 @@
+"""ManyWell-32 and GMM-40: log Z accuracy against energy evaluations, every method in one run.
+
+ManyWell-32 (FAB convention, log Z = 164.6956753): mean absolute log Z error over 10 estimates
+of 2000 samples each (FAB reports 0.0316 ± 0.0042). A learned sampler (flow, snf) is trained once
+and then draws the 10 estimates; AIS and SMC run 10 times. GMM-40 (log Z = 0): modes recovered
+(components whose mean has a sample within 2 std), reverse ESS and log Z error.
+
+    .venv/bin/python benchmarks/bench_boltzmann.py [--target manywell32|gmm40|both] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from common_energy import markdown_table, write_table
+from heatbath.energy.config import EnergyRunConfig
+from heatbath.energy.fit import run_method
+from heatbath.estimators.importance import kish_ess, log_z_importance
+from heatbath.flows import importance_sample
+from heatbath.targets.registry import build_target
+
+ESTIMATES, SAMPLES = 10, 2000
+
+
+def method_configs(target: str, quick: bool) -> dict[str, EnergyRunConfig]:
+    steps = 40 if quick else 400
+    flow_steps = 100 if quick else 3000
+    out = {}
+    for label, name in (("AIS (HMC)", "ais"), ("SMC (HMC)", "smc")):
+        c = EnergyRunConfig()
+        c.method.name, c.method.samples, c.method.steps = name, SAMPLES, steps
+        c.method.kernel, c.method.n_leapfrog = "hmc", 3
+        out[label] = c
+    for label, name in (("flow (reverse KL)", "flow"), ("SNF (flow + Langevin)", "snf")):
+        c = EnergyRunConfig()
+        c.method.name, c.method.samples = name, SAMPLES
+        c.flow.steps, c.flow.layers, c.flow.hidden = flow_steps, 8, 128
+        c.method.dtype = "float32"
+        out[label] = c
+    for c in out.values():
+        c.target.spec = target
+    return out
+
+
+def estimates(config: EnergyRunConfig) -> tuple[list, int, float, torch.Tensor]:
+    """Ten (log Z, ESS) estimates, the energy evaluations per estimate, seconds, last samples."""
+    start = time.perf_counter()
+    found, evals = [], []
+    if config.method.name in ("flow", "snf"):
+        result, problem = run_method(config)
+        trained = problem.target.energy_evals
+        for k in range(ESTIMATES):
+            before = problem.target.energy_evals
+            drawn = importance_sample(result.model, problem.target, SAMPLES,
+                                      torch.Generator().manual_seed(100 + k))
+            found.append((log_z_importance(drawn.log_w.double().numpy()),
+                          kish_ess(drawn.log_w.double().numpy()), drawn.x))
+            evals.append(problem.target.energy_evals - before)
+        per_estimate = trained // ESTIMATES + int(statistics.mean(evals))
+    else:
+        for k in range(ESTIMATES):
+            config.method.seed = k
+            result, problem = run_method(config)
+            lw = result.log_w.numpy()
+            found.append((result.log_z, kish_ess(lw), result.x))
+            evals.append(result.diagnostics["energy_evals"])
+        per_estimate = int(statistics.mean(evals))
+    return found, per_estimate, (time.perf_counter() - start) / ESTIMATES
+
+
+def modes_recovered(x: torch.Tensor, target) -> int:
+    from heatbath.targets.benchmarks import fab_gmm_means
+
+    means = fab_gmm_means().to(x.dtype)
+    distance = torch.cdist(means, x.reshape(len(x), -1)[:, :2])
+    return int((distance.min(dim=1).values < 2 * 1.31326).sum())
+
+
+def run(target_spec: str, quick: bool) -> list[dict]:
+    target = build_target(target_spec)
+    exact = target.exact.log_z
+    rows = []
+    for label, config in method_configs(target_spec, quick).items():
+        found, evals, seconds = estimates(config)
+        errors = [abs(f[0].value - exact) for f in found]
+        row = {"method": label, "energy evals / estimate": f"{evals:,}",
+               "mean abs log Z error": f"{statistics.mean(errors):.4f}",
+               "± (sem)": f"{statistics.stdev(errors) / ESTIMATES ** 0.5:.4f}",
+               "mean reported stderr": f"{statistics.mean(f[0].stderr for f in found):.4f}",
+               "reverse ESS": f"{statistics.mean(f[1].value for f in found):.3f}",
+               "s / estimate": f"{seconds:.1f}"}
+        if target.name == "gmm40":
+            row["modes (of 40)"] = modes_recovered(found[-1][2], target)
+        rows.append(row)
+    best = min(float(r["mean abs log Z error"]) for r in rows)
+    for row in rows:
+        row["error / best"] = f"{float(row['mean abs log Z error']) / max(best, 1e-12):.1f}x"
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", default="both", choices=["manywell32", "gmm40", "both"])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    targets = ["manywell32", "gmm40"] if args.target == "both" else [args.target]
+    for name in targets:
+        rows = run(name, args.quick)
+        title = (f"{name}: log Z over {ESTIMATES} estimates of {SAMPLES} samples "
+                 f"(exact {build_target(name).exact.log_z}; 1 thread)")
+        if name == "manywell32":
+            title += "; FAB reports mean abs error 0.0316 ± 0.0042"
+        table = markdown_table(rows)
+        print(title)
+        print(table)
+        if not args.quick:
+            write_table(f"bench_boltzmann_{name}", title, table,
+                        f"benchmarks/bench_boltzmann.py --target {name}")
+
+
+if __name__ == "__main__":
+    main()
