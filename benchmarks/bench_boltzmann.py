@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from common_energy import markdown_table, write_table
+from common_energy import add_ratio_column, markdown_table, write_table
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.fit import run_method
 from heatbath.estimators.importance import kish_ess, log_z_importance
@@ -96,9 +96,7 @@ def run(target_spec: str, quick: bool) -> list[dict]:
         if target.name == "gmm40":
             row["modes (of 40)"] = modes_recovered(found[-1][2], target)
         rows.append(row)
-    best = min(float(r["mean abs log Z error"]) for r in rows)
-    for row in rows:
-        row["error / best"] = f"{float(row['mean abs log Z error']) / max(best, 1e-12):.1f}x"
+    add_ratio_column(rows, "mean abs log Z error", "error / best")
     return rows
 
 

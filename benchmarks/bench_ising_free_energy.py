@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from common_energy import markdown_table, write_table
+from common_energy import add_ratio_column, markdown_table, write_table
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy_result
 from heatbath.energy.fit import _arrays, _result_json, run_method
@@ -68,9 +68,7 @@ def run(budget: int, seeds: int) -> list[dict]:
                      "mean stderr": f"{statistics.mean(stderrs):.2e}",
                      "mean |z|": f"{statistics.mean(zs):.2f}",
                      "seconds / estimate": f"{statistics.mean(seconds):.1f}"})
-    best = min(float(r["mean abs error"]) for r in rows)
-    for row in rows:
-        row["error / best"] = f"{float(row['mean abs error']) / best:.1f}x"
+    add_ratio_column(rows, "mean abs error", "error / best")
     return rows
 
 

@@ -23,3 +23,10 @@ def write_table(name: str, title: str, table: str, command: str) -> None:
               f"Python {sys.version.split()[0]}, {platform.machine()}, "
               f"{datetime.date.today().isoformat()}\n\n")
     (Path(__file__).parent / f"{name}.md").write_text(header + table + "\n")
+
+
+def add_ratio_column(rows: list[dict], key: str, name: str) -> None:
+    """Append `name`: each row's `key` divided by the best (smallest) one, as '1.0x'."""
+    best = max(min(float(r[key]) for r in rows), 1e-300)
+    for row in rows:
+        row[name] = f"{float(row[key]) / best:.1f}x"
