@@ -104,3 +104,37 @@ def test_image_run_reports_bits_per_dim(tmp_path, capsys):
     assert main(["sample", str(out), "-n", "4", "--cond", "3", "--guidance", "1.5",
                  "--nfe", "3", "--out", str(tmp_path / "g.npz"), "--quiet"]) == 0
     assert np.load(tmp_path / "g.npz")["c"].tolist() == [3, 3, 3, 3]
+
+
+def test_continuous_condition_float64_and_external_data(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    c = rng.uniform(-1, 1, size=(300, 1))
+    x = np.concatenate([c * 2 + 0.1 * rng.normal(size=(300, 1)), rng.normal(size=(300, 1))], 1)
+    np.savez(tmp_path / "prop.npz", x=x, c=c)
+    out = tmp_path / "prop"
+    assert main(["fit", "--data", str(tmp_path / "prop.npz"), "--steps", "5", "--out", str(out),
+                 "--set", "train.dtype=float64"] + TINY) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["cond_kind"] == "continuous" and info["cond_dim"] == 1
+    assert main(["sample", str(out), "-n", "6", "--cond", "0.5;-0.5", "--guidance", "1",
+                 "--out", str(tmp_path / "c.npz"), "--quiet"]) == 0
+    data = np.load(tmp_path / "c.npz")
+    assert data["x"].dtype == np.float64 and data["c"][:, 0].tolist() == [0.5, -0.5] * 3
+    np.save(tmp_path / "other.npy", x[:40])
+    capsys.readouterr()
+    assert main(["estimate", str(out), "--data", str(tmp_path / "other.npy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 40
+    np.save(tmp_path / "wrong.npy", np.zeros((10, 3)))
+    assert main(["estimate", str(out), "--data", str(tmp_path / "wrong.npy")]) == 2
+    assert "shape" in capsys.readouterr().err
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["fit", "--data", "builtin:moons", "--device", "cuda",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
