@@ -19,7 +19,10 @@ Driving diffusers with the continuous-time model (the mapping):
     network thus always sees exactly the noise level the scheduler assumes.
   * ε(x, k) = the ε-prediction of `Field(net, path, "eps").predict(x, t(k))`, i.e. the same
     input scaling as heatbath's samplers use.
-  * diffusers samplers start from x_T ~ N(0, I)·init_noise_sigma (VP: σ(t(N−1)) ≈ 1).
+  * every sampler, ours and diffusers', starts from the same points (common random numbers):
+    heatbath's per-sample starting noise at the first time, α·mean + √(σ² + α²σ_data²)·n with
+    n ~ N(0, I); at t(N−1) ≈ 0 this is diffusers' own x_T ~ N(0, I)·init_noise_sigma up to
+    O(α(0)) = O(0.007). DDPM's injected noise comes from a torch.Generator.
   Schedulers: DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2,
   defaults otherwise: linspace timesteps, lower_order_final, final sigma 0) at each NFE, and
   DDPMScheduler(variance_type="fixed_small", clip_sample=False) at 1000 steps.
@@ -50,7 +53,7 @@ from heatbath.errors import UserError  # noqa: E402
 from heatbath.estimators.distances import energy_distance, sliced_wasserstein  # noqa: E402
 from heatbath.field import Field  # noqa: E402
 from heatbath.fit_data import prepare_job  # noqa: E402
-from heatbath.samplers import SamplerSettings, draw_samples  # noqa: E402
+from heatbath.samplers import SamplerSettings, draw_samples, initial_noise  # noqa: E402
 from heatbath.train import train  # noqa: E402
 
 TRAIN_TIMESTEPS = 1000
@@ -121,8 +124,11 @@ def diffusers_samples(field: Field, kind: str, steps: int, n: int) -> tuple[torc
     scheduler = make_scheduler(kind, field.path)
     scheduler.set_timesteps(steps)
     model = DiscreteEpsModel(field, scheduler.alphas_cumprod)
-    generator = torch.Generator().manual_seed(SAMPLE_SEED)
-    x = torch.randn(n, 2, generator=generator) * scheduler.init_noise_sigma
+    generator = torch.Generator().manual_seed(SAMPLE_SEED)   # DDPM's injected noise
+    # The same starting points as heatbath's samplers (common random numbers): heatbath's
+    # per-sample noise at the scheduler's first time, ≈ N(0, I) = diffusers' own x_T for VP.
+    t_first = float(model.times[int(scheduler.timesteps[0])])
+    x = initial_noise(field.path, t_first, torch.arange(n), (2,), SAMPLE_SEED, torch.float32)
     with torch.no_grad():
         for timestep in scheduler.timesteps:
             x = scheduler.step(model(x, timestep), timestep, x, generator=generator).prev_sample

@@ -56,6 +56,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     warmup: int = 100                # linear learning-rate warm-up steps
+    lr_schedule: str = "constant"    # constant | cosine (decays to 0 at train.steps)
     coupling: str = "independent"    # independent | ot
     cond_drop: float = 0.1           # classifier-free guidance: P(condition dropped)
     checkpoint_every: int = 500

@@ -23,8 +23,9 @@ def demo_config() -> RunConfig:
     config = RunConfig()
     config.data.source = "builtin:checkerboard:n=20000"
     config.model.hidden, config.model.depth = 128, 3
-    config.train.steps, config.train.batch_size = 3000, 256
-    config.train.checkpoint_every = 1000
+    config.train.steps, config.train.batch_size = 5000, 256
+    config.train.lr_schedule = "cosine"
+    config.train.checkpoint_every = 2500
     config.eval.likelihood_max = 500
     return config
 

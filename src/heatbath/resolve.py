@@ -48,6 +48,7 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     _check_choice(s.grid, GRIDS, "sample.grid")
     _check_choice(config.train.coupling, ("independent", "ot"), "train.coupling")
     _check_choice(config.train.dtype, ("float32", "float64"), "train.dtype")
+    _check_choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     _check_positive(config)
     return config
 

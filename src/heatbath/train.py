@@ -83,7 +83,12 @@ def _batch(job: TrainingJob, generator: torch.Generator, device: str):
 
 
 def _learning_rate(cfg, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    """Linear warm-up, then constant or a cosine decay to zero at the last step."""
+    rate = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    if cfg.lr_schedule == "cosine" and step >= cfg.warmup:
+        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        rate *= 0.5 * (1.0 + math.cos(math.pi * progress))
+    return rate
 
 
 def train(job: TrainingJob, resume: bool, progress=None) -> dict[str, torch.Tensor]:
