@@ -127,3 +127,19 @@ def test_classifier_free_guidance_combines_branches():
     cond = Field(net, path, "velocity", c, 0.0).velocity(x, 0.3)
     uncond = Field(net, path, "velocity").velocity(x, 0.3)
     assert torch.allclose(guided, (1 + w) * cond - w * uncond)
+
+
+def test_clipping_keeps_denoised_estimates_in_range_and_consistent():
+    path = build_path("vp")
+    net = _ToyConditional()
+    low, high = torch.full((2,), -1.0, dtype=torch.float64), torch.full((2,), 1.0, dtype=torch.float64)
+    field = Field(net, path, "eps", clip=(low, high))
+    x = 5 * torch.randn(50, 2, dtype=torch.float64)
+    for t in (0.05, 0.5, 0.95):
+        data, noise = field.predict(x, t)
+        assert data.min() >= -1 and data.max() <= 1
+        c = path.coefficients(torch.full((50,), t, dtype=torch.float64), x)
+        assert torch.allclose(c.alpha * data + c.sigma * noise, x, atol=1e-10)
+    unclipped, _ = Field(net, path, "eps").predict(x, 0.5)
+    inside = (unclipped.abs() <= 1).all(1)
+    assert torch.allclose(field.predict(x, 0.5)[0][inside], unclipped[inside])

@@ -107,12 +107,14 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras or logsnr"),
            eta: Optional[float] = typer.Option(None, "--eta"),
            churn: Optional[float] = typer.Option(None, "--churn"),
+           clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
+                                               help="clamp denoised estimates to the data range"),
            quiet: bool = typer.Option(False, "--quiet")):
     """Draw samples from a trained run (optionally with per-sample log q)."""
     from heatbath.sample_cli import sample_command
 
     sample_command(run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid, eta,
-                   churn, quiet)
+                   churn, clip, quiet)
 
 
 @app.command()

@@ -74,6 +74,7 @@ class SampleConfig:
     eta: float = 0.0
     churn: float = 1.0
     guidance: float = 0.0
+    clip: bool = False               # clamp the denoised x̂₁ to the training data's range
 
 
 @dataclass

@@ -66,7 +66,8 @@ def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | Non
     n_samples = n or min(len(heldout), 2000)
     s = cfg.sample
     settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)
-    samples = sample_run(run, n_samples, settings, seed=seed + 1, progress=progress)
+    samples = sample_run(run, n_samples, settings, seed=seed + 1, clip=s.clip,
+                         progress=progress)
     report = {key: est.to_json() for key, est in result.items()}
     for key, metric in (("energy_distance", "energy"), ("sliced_wasserstein", "sliced_w2")):
         score, floor = distance_with_floor(metric, samples.x, heldout, seed=seed)

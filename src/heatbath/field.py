@@ -27,9 +27,11 @@ class Field:
     """
 
     def __init__(self, net: nn.Module, path: Path, prediction: str,
-                 cond: torch.Tensor | None = None, guidance: float = 0.0) -> None:
+                 cond: torch.Tensor | None = None, guidance: float = 0.0,
+                 clip: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         self.net, self.path, self.prediction = net, path, prediction
         self.cond, self.guidance = cond, float(guidance)
+        self.clip = clip    # (low, high) bounds for x̂₁, event-shaped: diffusers' clip_sample
 
     def network_output(self, x: torch.Tensor, t: torch.Tensor, c: Coefficients) -> torch.Tensor:
         scaled = x * self.path.input_scale(c)
@@ -50,17 +52,30 @@ class Field:
         t = _per_sample_time(t, x)
         c = self.path.coefficients(t, x)
         out = self.network_output(x, t, c).to(x.dtype)
-        return self.path.to_data_and_noise(self.prediction, out, x, c)
+        data, noise = self.path.to_data_and_noise(self.prediction, out, x, c)
+        return self._clipped(x, data, noise, c)
+
+    def _clipped(self, x, data, noise, c):
+        """Clamp x̂₁ to the data's range and re-derive ẑ from x = α·x̂₁ + σ·ẑ (where σ > 0).
+
+        ε-prediction at high noise amplifies network errors by σ/α into x̂₁; clamping stops a
+        few tail samples from running off to |x| ≫ data range (diffusers' clip_sample).
+        """
+        if self.clip is None:
+            return data, noise
+        low, high = (b.to(x.dtype) for b in self.clip)
+        clamped = torch.maximum(torch.minimum(data, high), low)
+        safe_sigma = torch.where(c.sigma > 0, c.sigma, torch.ones_like(c.sigma))
+        noise = torch.where(c.sigma > 0, (x - c.alpha * clamped) / safe_sigma, noise)
+        return clamped, noise
 
     def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
         """dx/dt of the probability-flow ODE: α'·x̂₁ + σ'·ẑ."""
         t = _per_sample_time(t, x)
         c = self.path.coefficients(t, x)
         out = self.network_output(x, t, c).to(x.dtype)
-        if self.prediction == "velocity":
+        if self.prediction == "velocity" and self.clip is None:
             return out
         x1, z = self.path.to_data_and_noise(self.prediction, out, x, c)
+        x1, z = self._clipped(x, x1, z, c)
         return Path.velocity_from(x1, z, c)
-
-    def with_condition(self, cond: torch.Tensor | None) -> "Field":
-        return Field(self.net, self.path, self.prediction, cond, self.guidance)

@@ -43,7 +43,9 @@ def _run_info(config: RunConfig, train_set: DataSet, heldout: DataSet, options: 
                      "n_train": len(train_set), "n_heldout": len(heldout),
                      "levels": train_set.levels,
                      "data_range": list(train_set.data_range) if train_set.data_range else None,
-                     "sigma_data": sigma_data, "mean": mean.flatten().tolist()},
+                     "sigma_data": sigma_data, "mean": mean.flatten().tolist(),
+                     "min": train_set.x.flatten(1).min(0).values.tolist(),
+                     "max": train_set.x.flatten(1).max(0).values.tolist()},
             "net": options, "path": {"name": config.path.name,
                                      "prediction": config.path.prediction},
             "prediction": config.path.prediction}
@@ -140,7 +142,7 @@ def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
     run = load_run(run_dir)
     s = config.sample
     settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)
-    result = sample_run(run, config.eval.samples, settings, seed=config.train.seed)
+    result = sample_run(run, config.eval.samples, settings, seed=config.train.seed, clip=s.clip)
     atomic_save_npz(run_dir / "samples.npz", {"x": result.x.numpy(),
                                               "nfe": np.array(result.nfe)})
     write_report(run_dir)

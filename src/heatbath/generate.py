@@ -50,8 +50,13 @@ def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | 
 
 def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int = 0,
                cond: torch.Tensor | None = None, guidance: float = 0.0, with_log_q: bool = False,
-               batch_size: int = 1000, probes: int = 4, progress=None) -> GeneratedSamples:
-    """Draw n samples; with_log_q adds log q(x) under the model's probability-flow ODE."""
+               batch_size: int = 1000, probes: int = 4, clip: bool = False,
+               progress=None) -> GeneratedSamples:
+    """Draw n samples; with_log_q adds log q(x) under the model's probability-flow ODE.
+
+    clip clamps the denoised estimate to the training data's range while sampling; log q is
+    always that of the unclipped model.
+    """
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if guidance != 0.0 and cond is None:
@@ -63,7 +68,7 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
     outputs, nfe = [], 0
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
-        field = run.field(None if cond is None else cond[start:stop], guidance)
+        field = run.field(None if cond is None else cond[start:stop], guidance, clip)
         try:
             result = draw_samples(field, stop - start, run.event_shape, settings, seed=seed,
                                   batch_size=stop - start, first_index=start, dtype=run.dtype)

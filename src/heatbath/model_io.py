@@ -33,8 +33,20 @@ class LoadedRun:
     def dtype(self) -> torch.dtype:
         return DTYPES[self.config.train.dtype]
 
-    def field(self, cond: torch.Tensor | None = None, guidance: float = 0.0) -> Field:
-        return Field(self.net, self.path, self.config.path.prediction, cond, guidance)
+    def field(self, cond: torch.Tensor | None = None, guidance: float = 0.0,
+              clip: bool = False) -> Field:
+        return Field(self.net, self.path, self.config.path.prediction, cond, guidance,
+                     self.clip_bounds() if clip else None)
+
+    def clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training data's per-element range, widened by 5 % of its width on each side."""
+        data = self.info["data"]
+        if "min" not in data:
+            raise UserError("this run predates sample.clip (no data range in run.json)")
+        low = torch.tensor(data["min"], dtype=self.dtype).reshape(self.event_shape)
+        high = torch.tensor(data["max"], dtype=self.dtype).reshape(self.event_shape)
+        margin = 0.05 * (high - low)
+        return low - margin, high + margin
 
     def heldout(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         tensors = load_tensors(self.run_dir / "heldout.safetensors", "held-out data")

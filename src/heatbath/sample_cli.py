@@ -15,7 +15,7 @@ from heatbath.samplers import SamplerSettings
 
 
 def sample_command(run_dir: Path, n: int, sampler, nfe, guidance, cond, seed, log_q, out,
-                   grid, eta, churn, quiet) -> None:
+                   grid, eta, churn, clip, quiet) -> None:
     if out is not None and out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
     if out is not None and not out.parent.exists():
@@ -28,7 +28,8 @@ def sample_command(run_dir: Path, n: int, sampler, nfe, guidance, cond, seed, lo
     condition = parse_condition(run, cond, n)
     with counter_bar("sampling", n, quiet) as advance:
         result = sample_run(run, n, settings, seed=seed, cond=condition, guidance=guidance,
-                            with_log_q=log_q, probes=run.config.eval.probes, progress=advance)
+                            with_log_q=log_q, probes=run.config.eval.probes,
+                            clip=s.clip if clip is None else clip, progress=advance)
     arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
     if condition is not None:
         arrays["c"] = condition.numpy()
