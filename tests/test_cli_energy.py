@@ -104,3 +104,13 @@ def test_free_energy_difference_between_two_runs(tmp_path, capsys):
         assert abs(entry["value"] - exact) < 4 * entry["stderr"] + 1e-9, (key, entry)
     assert result["delta_f"]["bar"]["value"] == pytest.approx(result["delta_f"]["mbar"]["value"],
                                                               abs=1e-6)
+
+
+def test_example_configs_run(tmp_path):
+    root = Path(__file__).resolve().parents[1] / "examples"
+    assert main(["fit", str(root / "ising_ais.toml"), "--out", str(tmp_path / "ising"),
+                 "--set", "target.spec=ising2d:L=4", "--set", "method.samples=64",
+                 "--steps", "10", "--quiet"]) == 0
+    assert main(["fit", str(root / "flow_matching_moons.toml"), "--out", str(tmp_path / "m"),
+                 "--steps", "3", "--set", "eval.samples=10", "--set", "train.batch_size=16",
+                 "--quiet"]) == 0

@@ -57,6 +57,15 @@ def _check_device(device: str) -> None:
         raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
 
 
+def _is_energy_config(config_file: Optional[Path]) -> bool:
+    """A config with a [target] or [method] section describes an energy run."""
+    if config_file is None:
+        return False
+    from heatbath.config import read_toml
+
+    return bool({"target", "method"} & set(read_toml(config_file)))
+
+
 @app.command()
 def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml]"),
         data: Optional[str] = typer.Option(None, "--data", help=".npz/.npy file or builtin:NAME[:k=v]"),
@@ -70,7 +79,7 @@ def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml
         overrides: List[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
         quiet: bool = typer.Option(False, "--quiet")):
     """Train a model on data (--data) or learn to sample an energy (--target)."""
-    if target is not None or method is not None:
+    if target is not None or method is not None or _is_energy_config(config_file):
         from heatbath.energy_cli import fit_energy_command
 
         fit_energy_command(config_file, target, method, out, steps, seed, overrides, quiet)
