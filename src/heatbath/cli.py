@@ -32,18 +32,11 @@ def _echo(text: str, quiet: bool = False) -> None:
 
 def _build_config(config_file: Optional[Path], data: Optional[str], steps: Optional[int],
                   seed: Optional[int], device: Optional[str], overrides: List[str]):
-    from heatbath.config import RunConfig, apply_overrides, load_config
+    from heatbath.config import RunConfig, config_from
 
-    config = load_config(config_file) if config_file else RunConfig()
-    apply_overrides(config, overrides)
-    if data is not None:
-        config.data.source = data
-    if steps is not None:
-        config.train.steps = steps
-    if seed is not None:
-        config.train.seed = seed
-    if device is not None:
-        config.train.device = device
+    config = config_from(RunConfig, config_file, overrides,
+                         {"data.source": data, "train.steps": steps, "train.seed": seed,
+                          "train.device": device})
     _check_device(config.train.device)
     return config
 

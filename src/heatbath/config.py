@@ -197,3 +197,17 @@ def to_toml(config) -> str:
             lines.append(f"{key} = {literal}")
         lines.append("")
     return "\n".join(lines)
+
+
+def config_from(factory, config_file: str | Path | None, overrides: list[str],
+                flags: dict[str, object]):
+    """A config from an optional TOML file, then --set overrides, then explicit CLI flags
+    (a flag given as None is left alone)."""
+    config = factory()
+    if config_file is not None:
+        fill_config(config, read_toml(config_file), str(config_file))
+    apply_overrides(config, overrides)
+    for key, value in flags.items():
+        if value is not None:
+            set_value(config, key, value)
+    return config

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heatbath.config import apply_overrides, fill_config, read_toml
+from heatbath.config import config_from, set_value
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.errors import UserError
 
 
 def build_energy_config(config_file: Path | None, target: str | None, method: str | None,
                         steps: int | None, seed: int | None, overrides: list[str]):
-    config = EnergyRunConfig()
-    if config_file is not None:
-        fill_config(config, read_toml(config_file), str(config_file))
-    apply_overrides(config, overrides)
-    if target is not None:
-        config.target.spec = target
-    if method is not None:
-        config.method.name = method
-    if steps is not None:
-        if config.method.name in ("flow", "snf"):
-            config.flow.steps = steps
-        else:
-            config.method.steps = steps
-    if seed is not None:
-        config.method.seed = seed
+    config = config_from(EnergyRunConfig, config_file, overrides,
+                         {"target.spec": target, "method.name": method, "method.seed": seed})
+    if steps is not None:   # --steps means training steps for learned samplers
+        key = "flow.steps" if config.method.name in ("flow", "snf") else "method.steps"
+        set_value(config, key, steps)
     if not config.target.spec:
         raise UserError("no target given: pass --target NAME[:k=v] (see 'heatbath targets') "
                         "or --target path/to/file.py:NAME")
