@@ -114,3 +114,24 @@ def test_example_configs_run(tmp_path):
     assert main(["fit", str(root / "flow_matching_moons.toml"), "--out", str(tmp_path / "m"),
                  "--steps", "3", "--set", "eval.samples=10", "--set", "train.batch_size=16",
                  "--quiet"]) == 0
+
+
+def test_sample_more_from_a_trained_flow(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "flow"
+    assert main(["fit", "--target", "gaussian:dim=2,mean=1", "--method", "flow", "--steps", "30",
+                 "--set", "flow.layers=2", "--set", "flow.hidden=16", "--set", "method.samples=100",
+                 "--out", str(out), "--quiet"]) == 0
+    assert main(["sample", str(out), "-n", "50", "--seed", "2", "--out", str(tmp_path / "s.npz"),
+                 "--quiet"]) == 0
+    data = np.load(tmp_path / "s.npz")
+    assert data["x"].shape == (50, 2) and np.isfinite(data["log_w"]).all()
+    # log w = −U − log q, with U the target's energy: check on the stored arrays.
+    np.testing.assert_allclose(data["log_w"], -data["energy"] - data["log_q"], atol=1e-8)
+    mcmc = tmp_path / "mcmc"
+    assert main(["fit", "--target", "gaussian", "--method", "mcmc", "--steps", "5",
+                 "--out", str(mcmc), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(mcmc), "-n", "5"]) == 2
+    assert "only flow and snf" in capsys.readouterr().err

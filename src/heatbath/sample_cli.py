@@ -10,7 +10,7 @@ from heatbath.errors import UserError
 from heatbath.generate import parse_condition, sample_run
 from heatbath.model_io import load_run
 from heatbath.progress import counter_bar
-from heatbath.runs import atomic_save_npz
+from heatbath.runs import atomic_save_npz, read_run_info
 from heatbath.samplers import SamplerSettings
 
 
@@ -20,6 +20,13 @@ def sample_command(run_dir: Path, n: int, sampler, nfe, guidance, cond, seed, lo
         raise UserError(f"--out must end in .npz, got {out}")
     if out is not None and not out.parent.exists():
         raise UserError(f"the folder of --out does not exist: {out.parent}")
+    if read_run_info(run_dir)["kind"] == "energy":
+        from heatbath.energy.sample import sample_energy_run
+
+        path = sample_energy_run(run_dir, n, seed, out)
+        if not quiet:
+            print(f"{n} weighted samples -> {path}")
+        return
     run = load_run(run_dir)
     s = run.config.sample
     settings = SamplerSettings(sampler or s.sampler, nfe if nfe is not None else s.nfe,

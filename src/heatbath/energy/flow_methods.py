@@ -73,21 +73,21 @@ def _forward_ess(problem: Problem, flow: Flow) -> dict | None:
     return forward_ess(log_w.numpy()).to_json()
 
 
+def build_model(config, dim: int, loc=0.0, scale=1.0):
+    """The flow or SNF that config describes (weights as initialised from method.seed)."""
+    f = config.flow
+    generator = torch.Generator().manual_seed(config.method.seed)
+    if config.method.name == "flow":
+        return Flow(dim, layers=f.layers, hidden=f.hidden, bins=f.bins, loc=loc, scale=scale,
+                    event_shape=(dim,), generator=generator)
+    return SNF(dim, n_blocks=f.snf_blocks, layers_per_block=max(1, f.layers // f.snf_blocks),
+               hidden=f.hidden, bins=f.bins, loc=loc, scale=scale, mcmc_steps=f.langevin_steps,
+               step_size=f.langevin_step_size, generator=generator)
+
+
 def run_flow(problem: Problem) -> EnergyResult:
-    f = problem.config.flow
     loc, scale = _standardisation(problem)
-    flow = Flow(problem.target.dim, layers=f.layers, hidden=f.hidden, bins=f.bins, loc=loc,
-                scale=scale, event_shape=(problem.target.dim,),
-                generator=torch.Generator().manual_seed(problem.config.method.seed))
-    return _train_and_sample(problem, flow)
+    return _train_and_sample(problem, build_model(problem.config, problem.target.dim, loc, scale))
 
 
-def run_snf(problem: Problem) -> EnergyResult:
-    f = problem.config.flow
-    loc, scale = _standardisation(problem)
-    layers_per_block = max(1, f.layers // f.snf_blocks)
-    snf = SNF(problem.target.dim, n_blocks=f.snf_blocks, layers_per_block=layers_per_block,
-              hidden=f.hidden, bins=f.bins, loc=loc, scale=scale, mcmc_steps=f.langevin_steps,
-              step_size=f.langevin_step_size,
-              generator=torch.Generator().manual_seed(problem.config.method.seed))
-    return _train_and_sample(problem, snf)
+run_snf = run_flow      # the configured method name picks Flow or SNF in build_model
