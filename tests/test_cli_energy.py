@@ -135,3 +135,19 @@ def test_sample_more_from_a_trained_flow(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(mcmc), "-n", "5"]) == 2
     assert "only flow and snf" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["ais", "mcmc"])
+def test_user_observable_with_error_bar(tmp_path, capsys, method):
+    plugin = tmp_path / "obs.py"
+    plugin.write_text("def second_moment(x):\n    return (x ** 2).sum(1)\n"
+                      "def broken(x):\n    return x\n")
+    out = tmp_path / "run"
+    assert main(["fit", "--target", "gaussian:dim=2,std=1.5", "--method", method, "--steps", "100",
+                 "--set", "method.samples=1000", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["estimate", str(out), "--observable", f"{plugin}:second_moment", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["observables"]["second_moment"]
+    assert abs(entry["value"] - 2 * 1.5 ** 2) < 4 * entry["stderr"]     # E‖x‖² = dim·std²
+    assert main(["estimate", str(out), "--observable", f"{plugin}:broken"]) == 2
+    assert "one number per sample" in capsys.readouterr().err

@@ -127,6 +127,8 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
              seed: int = typer.Option(0, "--seed"),
              versus: Optional[Path] = typer.Option(None, "--versus", metavar="OTHER_RUN",
                                                    help="free-energy difference to another energy run (EXP, BAR, MBAR)"),
+             observables: List[str] = typer.Option([], "--observable", metavar="FILE.py:NAME",
+                                                    help="energy runs: also estimate f(x) (repeatable)"),
              quiet: bool = typer.Option(False, "--quiet")):
     """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
     from heatbath.runs import atomic_write_json, read_run_info
@@ -141,6 +143,8 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     if n is not None and n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if info["kind"] == "data":
+        if observables:
+            raise UserError("--observable applies to energy runs")
         from heatbath.evaluate import estimate_data_run
         from heatbath.model_io import load_run
 
@@ -148,7 +152,7 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     else:
         from heatbath.energy_cli import estimate_energy_run
 
-        result = estimate_energy_run(run_dir, n=n, seed=seed)
+        result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables)
     atomic_write_json(run_dir / "estimate.json", result)
     if as_json:
         typer.echo(json.dumps(result))

@@ -101,7 +101,8 @@ def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
     return report
 
 
-def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0) -> dict:
+def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
+                        observables: list[str] | None = None) -> dict:
     from heatbath.targets.registry import build_target
 
     info = read_run_info(run_dir)
@@ -115,6 +116,12 @@ def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0) -> d
         if key not in arrays:
             raise UserError(f"{run_dir}/samples.npz lacks '{key}'; re-run heatbath fit")
     target = build_target(info["target"]["spec"])
-    return estimate_energy_result(target, torch.as_tensor(arrays["x"]),
-                                  torch.as_tensor(arrays["log_w"]),
-                                  torch.as_tensor(arrays["energy"]), arrays, stored, n, seed)
+    report = estimate_energy_result(target, torch.as_tensor(arrays["x"]),
+                                    torch.as_tensor(arrays["log_w"]),
+                                    torch.as_tensor(arrays["energy"]), arrays, stored, n, seed)
+    if observables:
+        from heatbath.energy.observables import estimate_observables
+
+        report["observables"] = estimate_observables(observables, arrays,
+                                                     bool(stored.get("weighted")), seed)
+    return report

@@ -232,3 +232,19 @@ def load_plugin(path: str, name: str, params: dict) -> EnergyTarget:
     target = make_target(getattr(module, name), params, f"{path}:{name}")
     probe(target)
     return target
+
+
+def load_function(spec: str) -> tuple[str, Callable]:
+    """`path/to/file.py:NAME` -> (NAME, the callable), for user observables."""
+    path, sep, name = spec.rpartition(":")
+    file = Path(path)
+    if not sep or file.suffix != ".py":
+        raise UserError(f"an observable is written path/to/file.py:NAME, got '{spec}'")
+    if not file.is_file():
+        raise UserError(f"observable file '{path}' not found (path is relative to {Path.cwd()})")
+    module = _import_file(file)
+    function = getattr(module, name, None)
+    if not callable(function):
+        defined = ", ".join(_defined_names(module)) or "no functions or classes"
+        raise UserError(f"'{name}' is not a function in {path}; it defines: {defined}")
+    return name, function
