@@ -33,6 +33,8 @@ class MethodSection:
     temperatures: int = 8            # pt: rungs; ti: β grid points
     beta_min: float = 0.05           # pt: lowest β of the geometric ladder
     schedule: str = "geometric"      # ais/smc β grid
+    beta_start: float = 0.0          # ais/smc: start at this fraction of the target's β instead
+                                     # of the base (chains equilibrated there by burn_in steps)
     base_scale: float = 0.0          # 0: from the target's exact samples if it has them, else 1
     replicas: int = 8                # smc: independent populations (for the standard error)
     ess_threshold: float = 0.5       # smc: resample when ESS < threshold·n
@@ -82,6 +84,8 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
             raise UserError(f"{key} must be at least 1, got {value}")
     if m.burn_in < 0 or m.step_size < 0 or m.base_scale < 0:
         raise UserError("method.burn_in, method.step_size and method.base_scale must be >= 0")
+    if not 0 <= m.beta_start < 1:
+        raise UserError(f"method.beta_start must be in [0, 1), got {m.beta_start}")
     if not 0 < m.beta_min < 1:
         raise UserError(f"method.beta_min must be in (0, 1), got {m.beta_min}")
     if m.name == "smc" and m.replicas < 2:

@@ -75,7 +75,11 @@ def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
 def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
     report = {}
     sites = _lattice_sites(target)
-    if log_z is not None:
+    delta_from = stored.get("diagnostics", {}).get("delta_from_beta")
+    if log_z is not None and delta_from is not None:
+        # Annealed from chains at another temperature with unknown ln Z there.
+        report["delta_log_z"] = {**log_z.to_json(), "from_beta": delta_from}
+    elif log_z is not None:
         report["log_z"] = log_z.to_json()
         if sites:
             report["free_energy_per_site"] = Estimate(

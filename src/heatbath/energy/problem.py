@@ -55,6 +55,13 @@ class Problem:
     def log_z_start(self) -> float:
         return self.target.dim * math.log(2.0) if self.discrete else 0.0
 
+    def exact_log_z_at(self, beta: float) -> float | None:
+        """ln Z of exp(−β·H) where the target knows it (spin lattices via Kaufman/enumeration)."""
+        if not self.discrete:
+            return None
+        t = self.target
+        return type(t)(L=t.L, M=t.M, J=t.J, beta=beta, h=t.h).exact.log_z
+
     def base(self) -> GaussianBase | None:
         if self.discrete:
             return None

@@ -7,6 +7,8 @@ Markov-chain methods (whose error bars come from independent chains instead).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from heatbath.annealing import ais, geometric_betas, linear_betas, sigmoid_betas, smc
@@ -89,56 +91,79 @@ def run_pt(problem: Problem) -> EnergyResult:
     return _equal_weight_result(problem, kept, diagnostics)
 
 
-def annealing_betas(problem: Problem) -> torch.Tensor:
+@dataclass(frozen=True)
+class AnnealStart:
+    """Where an annealing run starts: exact draws at β = 0 of the family (the base, or uniform
+    spins), or chains equilibrated at β_start of the inverse-temperature family exp(−βU)."""
+
+    x: torch.Tensor
+    betas: torch.Tensor
+    base: object
+    log_z_start: float | None      # None: unknown, the estimate is a difference from β_start
+    beta_start: float
+
+
+def _betas(problem: Problem, start: float) -> torch.Tensor:
     m = problem.config.method
     if m.schedule == "linear":
-        betas = linear_betas(m.steps)
-    elif m.schedule == "sigmoid":
-        betas = sigmoid_betas(m.steps)
-    else:
-        betas = geometric_betas(m.steps - 1, start=1e-3, end=1.0, prepend_zero=True)
-    return betas * problem.beta_end()
+        return linear_betas(m.steps, start=start)
+    if m.schedule == "sigmoid":
+        return sigmoid_betas(m.steps, start=start)
+    if start > 0:
+        return geometric_betas(m.steps, start=start, end=1.0)
+    return geometric_betas(m.steps - 1, start=1e-3, end=1.0, prepend_zero=True)
 
 
-def _annealed(problem: Problem, result, n_steps: int) -> EnergyResult:
+def annealing_start(problem: Problem, n: int) -> AnnealStart:
+    m = problem.config.method
+    betas = _betas(problem, m.beta_start) * problem.beta_end()
+    if m.beta_start == 0:
+        return AnnealStart(problem.initial(n), betas, problem.base(), problem.log_z_start(), 0.0)
+    beta0 = float(betas[0])
+    problem.prepare_step_size()
+    density = TemperedDensity(problem.family_energy(), beta0)
+    x, _ = _chain_steps(problem, density, problem.initial(n), max(m.burn_in, 1), keep=False)
+    return AnnealStart(x, betas, None, problem.exact_log_z_at(beta0), beta0)
+
+
+def _annealed(problem: Problem, result, start: AnnealStart) -> EnergyResult:
     """Weights relative to the target exp(−U): add log Z of the start (spins: N ln 2)."""
-    log_w = result.log_w + problem.log_z_start()
+    offset = 0.0 if start.log_z_start is None else start.log_z_start
+    log_w = result.log_w + offset
     if result.replica_log_z is not None:
         # SMC: weights count since each replica's last resampling; put back what it banked.
         replicas = result.replica_log_z.shape[0]
         per = log_w.reshape(replicas, -1)
         log_w = (per - log_mean_exp(per, dim=1)[:, None]
-                 + (result.replica_log_z + problem.log_z_start())[:, None]).reshape(-1)
+                 + (result.replica_log_z + offset)[:, None]).reshape(-1)
+    n_steps = len(start.betas) - 1
     if problem.discrete:
         move_sweeps = problem.config.method.moves_per_step
         problem.spin_evals += len(log_w) * n_steps * (move_sweeps + 1)
     energy = problem.target.energy(result.x)
-    log_z = result.log_z
-    log_z = type(log_z)(log_z.value + problem.log_z_start(), log_z.stderr, log_z.n)
-    return EnergyResult(result.x, log_w, energy, True, log_z=log_z,
-                        diagnostics={"kernel": problem.kernel_name,
-                                     "annealing_steps": n_steps,
-                                     "resamples": result.n_resamples})
+    log_z = type(result.log_z)(result.log_z.value + offset, result.log_z.stderr, result.log_z.n)
+    diagnostics = {"kernel": problem.kernel_name, "annealing_steps": n_steps,
+                   "resamples": result.n_resamples, "beta_start": start.beta_start}
+    if start.log_z_start is None:
+        diagnostics["delta_from_beta"] = start.beta_start
+    return EnergyResult(result.x, log_w, energy, True, log_z=log_z, diagnostics=diagnostics)
 
 
 def run_ais(problem: Problem) -> EnergyResult:
-    m = problem.config.method
-    betas = annealing_betas(problem)
-    move = problem.move()
-    result = ais(problem.family_energy(), problem.initial(m.samples), betas.to(problem.dtype),
-                 move, problem.generator, base=problem.base())
-    return _annealed(problem, result, m.steps)
+    start = annealing_start(problem, problem.config.method.samples)
+    result = ais(problem.family_energy(), start.x, start.betas.to(problem.dtype), problem.move(),
+                 problem.generator, base=start.base)
+    return _annealed(problem, result, start)
 
 
 def run_smc(problem: Problem) -> EnergyResult:
     m = problem.config.method
-    betas = annealing_betas(problem)
     per_replica = max(2, -(-m.samples // m.replicas))
-    move = problem.move()
-    result = smc(problem.family_energy(), problem.initial(per_replica * m.replicas),
-                 betas.to(problem.dtype), move, problem.generator, base=problem.base(),
-                 n_replicas=m.replicas, ess_threshold=m.ess_threshold)
-    return _annealed(problem, result, m.steps)
+    start = annealing_start(problem, per_replica * m.replicas)
+    result = smc(problem.family_energy(), start.x, start.betas.to(problem.dtype), problem.move(),
+                 problem.generator, base=start.base, n_replicas=m.replicas,
+                 ess_threshold=m.ess_threshold)
+    return _annealed(problem, result, start)
 
 
 def run_ti(problem: Problem) -> EnergyResult:
