@@ -138,3 +138,12 @@ def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, capsys):
                  "--out", str(tmp_path / "r")]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_report_command_rewrites_the_report(run_dir, capsys):
+    assert main(["estimate", str(run_dir), "-n", "20", "--quiet"]) == 0
+    (run_dir / "report.html").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    html = (run_dir / "report.html").read_text()
+    assert "data:image/png;base64" in html and "nll_per_dim" in html
+    assert main(["report", str(run_dir / "nope")]) == 2
