@@ -23,7 +23,7 @@ def ot_permutation(x1: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raise UserError("the 'ot' coupling needs POT: pip install 'heatbath[ot]'") from None
     import numpy as np
 
-    cost = torch.cdist(x1.flatten(1).double(), z.flatten(1).double()).pow(2).numpy()
+    cost = torch.cdist(x1.flatten(1).double(), z.flatten(1).double()).pow(2).cpu().numpy()
     n = cost.shape[0]
     weights = np.full(n, 1.0 / n)
     plan = ot.emd(weights, weights, cost)
@@ -36,5 +36,5 @@ def couple(kind: str, x1: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     if kind == "independent":
         return z
     if kind == "ot":
-        return z[ot_permutation(x1, z)]
+        return z[ot_permutation(x1, z).to(z.device)]
     raise ValueError(f"unknown coupling '{kind}'; choose one of {', '.join(COUPLINGS)}")
