@@ -107,3 +107,29 @@ def test_annealing_from_another_temperature(method):
     assert "log_z" not in report and report["delta_log_z"]["from_beta"] == 0.5
     exact_delta = 1.5 * __import__("math").log(0.5)
     assert abs(z_score(report["delta_log_z"], exact_delta)) < 3
+
+
+def test_flow_trained_on_smc_particles_from_the_energy_alone():
+    config = EnergyRunConfig()
+    config.target.spec, config.method.name = "examples/my_energy.py:double_well", "flow"
+    config.flow.objective, config.flow.training_samples = "forward_kl", "smc"
+    config.flow.steps, config.flow.layers, config.flow.hidden = 200, 4, 32
+    config.method.samples, config.method.steps = 1000, 50
+    from pathlib import Path
+    config.target.spec = str(Path(__file__).resolve().parents[1] / config.target.spec)
+    result, problem = run_method(config)
+    report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
+                                    _arrays(result), _result_json(result), None)
+    assert abs(z_score(report["log_z"], 0.8653666795887777)) < 3
+    # Both wells are populated: the flow saw SMC particles from each.
+    assert (result.x[:, 0] > 0).any() and (result.x[:, 0] < 0).any()
+
+
+def test_forward_kl_without_exact_samples_suggests_smc():
+    from heatbath.errors import UserError
+
+    config = EnergyRunConfig()
+    config.target.spec, config.method.name = "dw4", "flow"
+    config.flow.objective, config.flow.steps = "forward_kl", 5
+    with pytest.raises(UserError, match="training_samples=smc"):
+        run_method(config)

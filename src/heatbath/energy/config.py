@@ -51,6 +51,8 @@ class FlowSection:
     batch_size: int = 256
     lr: float = 1e-3
     objective: str = "reverse_kl"    # reverse_kl | forward_kl | both
+    training_samples: str = "exact"  # forward KL data: exact target samples, or "smc": particles
+                                     # of an SMC run on the energy (resampled by weight)
     snf_blocks: int = 4              # snf: stochastic blocks interleaved with flow layers
     langevin_steps: int = 1          # snf: Langevin steps per stochastic block
     langevin_step_size: float = 0.01
@@ -75,6 +77,7 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
     _choice(m.schedule, SCHEDULES, "method.schedule")
     _choice(m.dtype, ("float32", "float64"), "method.dtype")
     _choice(config.flow.objective, ("reverse_kl", "forward_kl", "both"), "flow.objective")
+    _choice(config.flow.training_samples, ("exact", "smc"), "flow.training_samples")
     for key, value in (("method.samples", m.samples), ("method.chains", m.chains),
                        ("method.steps", m.steps), ("method.thin", m.thin),
                        ("method.temperatures", m.temperatures), ("method.replicas", m.replicas),

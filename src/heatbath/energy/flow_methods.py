@@ -31,14 +31,33 @@ def _standardisation(problem: Problem) -> tuple[torch.Tensor | float, torch.Tens
     return flat.mean(0), 1.5 * flat.std(0)
 
 
+TRAINING_SAMPLES = 20000
+
+
 def _training_samples(problem: Problem):
-    if problem.config.flow.objective == "reverse_kl":
+    """Data for the forward-KL term: exact samples, or SMC particles resampled by weight."""
+    f = problem.config.flow
+    if f.objective == "reverse_kl":
         return None
-    samples = problem.target.sample_exact(20000, problem.generator)
+    if f.training_samples == "smc":
+        return _smc_samples(problem).to(problem.dtype).flatten(1)
+    samples = problem.target.sample_exact(TRAINING_SAMPLES, problem.generator)
     if samples is None:
-        raise UserError(f"flow.objective={problem.config.flow.objective} needs exact target "
-                        f"samples, which {problem.target.name} cannot draw; use reverse_kl")
+        raise UserError(f"flow.objective={f.objective} needs exact samples, which "
+                        f"{problem.target.name} cannot draw; set flow.training_samples=smc "
+                        f"(particles from the energy alone) or use reverse_kl")
     return samples.to(problem.dtype).flatten(1)
+
+
+def _smc_samples(problem: Problem) -> torch.Tensor:
+    """Run the configured SMC on the energy and resample its particles to equal weights."""
+    from heatbath.energy.sampling_methods import run_smc
+
+    result = run_smc(problem)
+    weights = torch.softmax(result.log_w.to(torch.float64), 0)
+    index = torch.multinomial(weights, TRAINING_SAMPLES, replacement=True,
+                              generator=problem.generator)
+    return result.x[index]
 
 
 def _train_and_sample(problem: Problem, model) -> EnergyResult:
