@@ -128,6 +128,11 @@ def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
         raise
     if ctx.is_main:
         _finish(run_dir, config, ema_state)
+    if ctx.world > 1:
+        # Every rank waits for rank 0's files, then all leave the group together: a rank that
+        # exits while a peer still holds gloo connections can make that peer abort.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return run_dir
 
 
