@@ -323,3 +323,16 @@ def test_objective_errors_are_clear():
     with pytest.raises(UserError, match="tractable log q"):
         train_flow(SNF(2), tilted_gaussian(), steps=1, objective="both",
                    samples=torch.zeros(4, 2), generator=gen)
+
+
+def test_flow_importance_samples_do_not_depend_on_batching():
+    from heatbath.flows import Flow, importance_sample
+    from heatbath.targets.analytic import Gaussian
+
+    flow = Flow(2, layers=2, hidden=8).double()
+    target = Gaussian(dim=2)
+    big = importance_sample(flow, target, 50, torch.Generator().manual_seed(3), batch_size=7)
+    small = importance_sample(flow, target, 10, torch.Generator().manual_seed(3), batch_size=1000)
+    assert torch.allclose(big.x[:10], small.x) and torch.allclose(big.log_w[:10], small.log_w)
+    np_log_q = flow.log_prob(small.x)
+    assert torch.allclose(np_log_q, small.log_q, atol=1e-8)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from heatbath.estimate import Estimate
+from heatbath import rng
 from heatbath.estimators.importance import kish_ess, log_z_importance
 from heatbath.targets.base import EnergyTarget
 
@@ -52,17 +53,35 @@ def _concat(parts: list[WeightedSamples]) -> WeightedSamples:
                            log_q, torch.cat([p.energy for p in parts]))
 
 
+def _flow_batch(flow, target: EnergyTarget, seed: int, ids: torch.Tensor) -> WeightedSamples:
+    """Flow samples whose base noise is keyed by (seed, sample id): batch-independent."""
+    dtype = next(flow.parameters()).dtype
+    z = flow.base_scale * rng.normal(seed, ids, 0, (flow.dim,), dtype)
+    x, log_det = flow.transform(z)
+    log_q = flow.base_log_prob(z) - log_det
+    x = flow.unflatten(x)
+    energy = target.energy(x.reshape(len(ids), *target.event_shape))
+    return WeightedSamples(x, -energy - log_q, log_q, energy)
+
+
 def importance_sample(model, target: EnergyTarget, n: int, generator: torch.Generator,
                       batch_size: int = 4096) -> WeightedSamples:
     """n weighted samples from a `Flow` or `SNF`, drawn in batches without gradients.
 
-    Energy evaluations are counted by `target` itself (read `target.energy_evals`).
+    For a `Flow`, sample i depends only on the generator's state and i (one seed is drawn from
+    the generator; the base noise is keyed per sample), never on n or the batch size. SNF
+    Langevin noise is drawn per batch. Energy evaluations are counted by `target` itself.
     """
     if n < 1 or batch_size < 1:
         raise ValueError(f"need n >= 1 and batch_size >= 1; got {n}, {batch_size}")
+    per_sample = hasattr(model, "transform") and hasattr(model, "base_log_prob")
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator)) if per_sample else None
     parts = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)
-            parts.append(model.weighted_sample(size, generator, target).detach())
+            if per_sample:
+                parts.append(_flow_batch(model, target, seed, torch.arange(start, start + size)))
+            else:
+                parts.append(model.weighted_sample(size, generator, target).detach())
     return _concat(parts)
