@@ -96,14 +96,14 @@ def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
         raise UserError("--resume needs --out RUN_DIR (the run to continue)")
     if out is not None:
         _check_out_dir(out, resume)
+    ctx = distributed_context(config.train.device)
+    if out is None and ctx.world > 1:
+        raise UserError("with torchrun, pass --out RUN_DIR so that every process uses one run")
     run_dir = out
     job, info, heldout = prepare_job(config, run_dir or Path("."))
     if run_dir is None:
-        run_dir = default_run_dir(job.config.data.source.split(":")[-1].split("/")[-1]
-                                  if not job.config.data.source.startswith("builtin:")
-                                  else job.config.data.source.split(":")[1])
+        run_dir = default_run_dir(info["name"])
         job.run_dir = run_dir
-    ctx = distributed_context(config.train.device)
     created = False
     if ctx.is_main and not resume:
         created = not run_dir.exists()
