@@ -54,8 +54,17 @@ WHY = ("Why: an exact trace needs D vector-Jacobian products however it is batch
        "latency-bound). For ≥10× at D = 64 on CPU, use Hutchinson (K ≪ D probes).")
 
 
+DEVICE = "cpu"   # set by --device
+
+
+def _sync() -> None:
+    """Wait for queued GPU work, so wall-clock timings measure it."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def make_field(dim: int) -> Field:
-    net = build_net("mlp", (dim,), hidden=HIDDEN, depth=DEPTH, seed=0)
+    net = build_net("mlp", (dim,), hidden=HIDDEN, depth=DEPTH, seed=0).to(DEVICE)
     with torch.no_grad():   # undo the 0.1× head init so the Jacobian has a trained-like scale
         net.output.weight.div_(OUTPUT_INIT_SCALE)
         net.output.bias.div_(OUTPUT_INIT_SCALE)
@@ -69,7 +78,7 @@ def loop_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, tor
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         velocity = field.velocity(x, t)
-        trace = torch.zeros(x.shape[0], dtype=x.dtype)
+        trace = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for i in range(x.shape[1]):
             (grad,) = torch.autograd.grad(velocity[:, i].sum(), x, retain_graph=True)
             trace = trace + grad[:, i]
@@ -79,7 +88,7 @@ def loop_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, tor
 def repeated_batch_divergence(field, x: torch.Tensor, t: float):
     """Trace from a batch holding D copies of each point: forward and backward on B·D rows."""
     batch, dim = x.shape
-    basis = torch.eye(dim, dtype=x.dtype).repeat(batch, 1)                 # (B·D, D)
+    basis = torch.eye(dim, dtype=x.dtype, device=x.device).repeat(batch, 1)   # (B·D, D)
     with torch.enable_grad():
         copies = x.detach().repeat_interleave(dim, dim=0).requires_grad_(True)
         velocity = field.velocity(copies, t)
@@ -111,12 +120,13 @@ def trace_gaps(field, x: torch.Tensor) -> dict[str, float]:
 
 def time_case(dim: int, batch: int, repeats: int) -> list[list[str]]:
     field = make_field(dim)
-    x = torch.randn(batch, dim, generator=torch.Generator().manual_seed(dim))
+    x = torch.randn(batch, dim, generator=torch.Generator().manual_seed(dim)).to(DEVICE)
     gaps = trace_gaps(field, x)   # also the warm-up call of every contender
     durations = {name: [] for name in CONTENDERS}
     for _ in range(repeats):   # round-robin, so a change in machine load hits every contender
         for name, divergence in CONTENDERS.items():
-            durations[name] += time_calls(lambda: divergence(field, x, TIME), 1, warmup=0)
+            durations[name] += time_calls(lambda: (divergence(field, x, TIME), _sync()), 1,
+                                          warmup=0)
     medians = {name: median_ms(values) for name, values in durations.items()}
     log(f"  dim {dim} batch {batch}: " + ", ".join(f"{n} {m:.1f} ms" for n, m in medians.items()))
     rows = []
@@ -141,7 +151,7 @@ def divergence_swapped(function):
 
 def time_log_likelihood(dim: int, batch: int, steps: int) -> list[list[str]]:
     field = make_field(dim)
-    x = torch.randn(batch, dim, generator=torch.Generator().manual_seed(dim))
+    x = torch.randn(batch, dim, generator=torch.Generator().manual_seed(dim)).to(DEVICE)
     results = {}
     for name, function in (("heatbath exact_divergence", likelihood.exact_divergence),
                            (BASELINE, loop_divergence)):
@@ -150,6 +160,7 @@ def time_log_likelihood(dim: int, batch: int, steps: int) -> list[list[str]]:
             started = time.perf_counter()
             result = likelihood.log_likelihood(field, x, method="exact", solver="euler",
                                                steps=steps)
+            _sync()
             results[name] = (time.perf_counter() - started, result)
         log(f"  log_likelihood dim {dim} {name}: {results[name][0]:.2f} s, NFE {result.nfe}")
     reference = results[BASELINE][1].log_q
@@ -174,7 +185,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min)")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (a GPU row; table name "
+                        "gets the device appended)")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     dims = (8, 64) if args.quick else (8, 32, 64)
     batches = (args.batch,) if args.quick else (args.batch, 16)
     repeats, ode_steps = (2, 2) if args.quick else (7, 8)
@@ -185,10 +200,11 @@ def main() -> None:
                                "speed-up vs loop", "max abs Δ trace vs loop"], rows)
     whole = markdown_table(["dim", "batch", "divergence", "NFE", "seconds", "speed-up vs loop",
                             "max abs Δ log q vs loop"], ll_rows)
-    setup = (f"heatbath MLP hidden {HIDDEN}, depth {DEPTH}; float32 CPU; median of {repeats} "
+    setup = (f"heatbath MLP hidden {HIDDEN}, depth {DEPTH}; float32 on {DEVICE}; median of {repeats} "
              f"timed calls per contender, the contenders called round-robin, after one warm-up "
              f"call each (the trace check: all traces asserted allclose to the loop's).")
-    write_report("bench_likelihood", "Exact divergence cost", THREADS,
+    name = "bench_likelihood" if DEVICE == "cpu" else f"bench_likelihood_{DEVICE.split(':')[0]}"
+    write_report(name, "Exact divergence cost", THREADS,
                  [setup, "Per divergence evaluation:", per_eval,
                   f"Whole `log_likelihood(method=\"exact\", solver=\"euler\", steps={ode_steps})`:",
                   whole, goal_line(rows, args.batch), WHY])

@@ -14,7 +14,7 @@ from heatbath.paths.path import Coefficients, Path
 
 
 def _per_sample_time(t, x: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=x.dtype)
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     return t.expand(x.shape[0]) if t.dim() == 0 else t.reshape(-1)
 
 
@@ -42,8 +42,8 @@ class Field:
         # Both branches in one batch: one network call per field evaluation.
         both = self.net(torch.cat([scaled, scaled]), torch.cat([t, t]),
                         torch.cat([self.cond, self.cond]),
-                        torch.cat([torch.zeros(len(x), dtype=torch.bool),
-                                   torch.ones(len(x), dtype=torch.bool)]))
+                        torch.cat([torch.zeros(len(x), dtype=torch.bool, device=x.device),
+                                   torch.ones(len(x), dtype=torch.bool, device=x.device)]))
         conditional, unconditional = both.chunk(2)
         return (1 + self.guidance) * conditional - self.guidance * unconditional
 

@@ -41,7 +41,7 @@ def exact_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, to
     so there is no Python loop over dimensions and the forward pass is not repeated.
     """
     batch, dim = x.shape[0], x[0].numel()
-    basis = torch.eye(dim, dtype=x.dtype).reshape(dim, 1, *x.shape[1:])
+    basis = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
     basis = basis.expand(dim, batch, *x.shape[1:])                     # (D, B, *event)
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
@@ -71,7 +71,7 @@ def prior_log_prob(path, x: torch.Tensor, t: float) -> torch.Tensor:
     alpha, sigma = float(path.schedule.alpha(tt)), float(path.schedule.sigma(tt))
     dim = x[0].numel()
     if path.data_mean is not None:
-        x = x - alpha * path.data_mean.to(x.dtype)
+        x = x - alpha * path.data_mean.to(device=x.device, dtype=x.dtype)
     if path.noise.is_gaussian:
         scale = math.sqrt(sigma ** 2 + (alpha * path.sigma_data) ** 2)
     else:
@@ -102,7 +102,8 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     if method not in ("exact", "hutchinson"):
         raise ValueError(f"unknown likelihood method '{method}'; use exact, hutchinson or auto")
     ids = torch.arange(x.shape[0]) if ids is None else ids
-    eps = rademacher(seed, ids, probes, x.shape[1:], x.dtype) if method == "hutchinson" else None
+    eps = (rademacher(seed, ids, probes, x.shape[1:], x.dtype).to(x.device)
+           if method == "hutchinson" else None)
     calls = [0]
 
     def rhs(t, state):
@@ -116,9 +117,9 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
         return velocity, div
 
     t_lo, t_hi = safe_time_range(field)
-    times = torch.tensor([t_hi, t_lo], dtype=x.dtype)
+    times = torch.tensor([t_hi, t_lo], dtype=x.dtype, device=x.device)
     width = 1 if eps is None else probes
-    state0 = (x.detach(), torch.zeros(x.shape[0], width, dtype=x.dtype))
+    state0 = (x.detach(), torch.zeros(x.shape[0], width, dtype=x.dtype, device=x.device))
     options = {"step_t": times} if solver in ("dopri5", "dopri8", "bosh3", "adaptive_heun") \
         else {"step_size": (t_hi - t_lo) / steps}
     with torch.no_grad():

@@ -61,7 +61,7 @@ class Path:
     # -- geometry ---------------------------------------------------------------------------
     def coefficients(self, t: torch.Tensor, like: torch.Tensor) -> Coefficients:
         shape = (-1,) + (1,) * (like.dim() - 1)
-        t = t.to(like.dtype).reshape(-1)
+        t = t.to(device=like.device, dtype=like.dtype).reshape(-1)
         s = self.schedule
         return Coefficients(*(f(t).reshape(shape) for f in (s.alpha, s.sigma, s.d_alpha, s.d_sigma)))
 

@@ -53,7 +53,7 @@ def initial_noise(path, t_start: float, ids: torch.Tensor, event_shape, seed: in
     normal = rng.normal(seed, ids, 0, tuple(event_shape), dtype)
     t = torch.tensor(t_start, dtype=torch.float64)
     alpha, sigma = float(path.schedule.alpha(t)), float(path.schedule.sigma(t))
-    centre = 0.0 if path.data_mean is None else alpha * path.data_mean.to(dtype)
+    centre = 0.0 if path.data_mean is None else alpha * path.data_mean.to("cpu", dtype)
     if path.noise.is_gaussian:
         return centre + normal * (sigma ** 2 + (alpha * path.sigma_data) ** 2) ** 0.5
     chi2 = rng.chi_square(seed, ids, 0, path.noise.dof)
@@ -99,14 +99,16 @@ def finish(field, x: torch.Tensor, end_time: float) -> tuple[torch.Tensor, int]:
 
 def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed: int = 0,
                  batch_size: int = 1000, first_index: int = 0, dtype=torch.float32,
+                 device: str | torch.device = "cpu",
                  progress: Callable[[int], None] | None = None) -> SamplerResult:
-    """n samples; sample i depends only on (seed, first_index + i), never on the batching."""
+    """n samples on `device` (where the field's network lives); sample i depends only on
+    (seed, first_index + i), never on the batching (noise is drawn on the CPU, then moved)."""
     settings.validate()
     grid = sampler_grid(field, settings)
     outputs, nfe = [], 0
     for start in range(0, n, batch_size):
         ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))
-        x = initial_noise(field.path, float(grid[0]), ids, event_shape, seed, dtype)
+        x = initial_noise(field.path, float(grid[0]), ids, event_shape, seed, dtype).to(device)
         with torch.no_grad():
             result = run_sampler(field, x, settings, grid, per_sample_noise(seed, ids, x))
             end = float(grid[-1]) if settings.name != "dopri5" else safe_time_range(field)[1]

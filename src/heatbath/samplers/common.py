@@ -23,7 +23,8 @@ class SamplerResult:
 
 def per_sample_noise(seed: int, ids: torch.Tensor, like: torch.Tensor) -> NoiseSource:
     """Noise for step k keyed by (seed, k + 1, sample id): independent of batching."""
-    return lambda step: rng.normal(seed, ids, step + 1, tuple(like.shape[1:]), like.dtype)
+    return lambda step: rng.normal(seed, ids, step + 1, tuple(like.shape[1:]),
+                                   like.dtype).to(like.device)
 
 
 def safe_time_range(field) -> tuple[float, float]:

@@ -89,7 +89,7 @@ def adaptive(field, x: torch.Tensor, t_start: float, t_end: float, rtol: float =
         calls[0] += 1
         return field.velocity(state, float(t))
 
-    times = torch.tensor([t_start, t_end], dtype=x.dtype)
+    times = torch.tensor([t_start, t_end], dtype=x.dtype, device=x.device)
     # step_t: land exactly on t_end; by default torchdiffeq steps past it and interpolates,
     # which would evaluate the field outside [0, 1].
     out = odeint(rhs, x, times, rtol=rtol, atol=atol, method=method,
