@@ -118,3 +118,18 @@ def test_mismatched_checkpoint(tiny_run, tmp_path, capsys):
     (other / "run.json").write_text(json.dumps(info))
     code, err = run_cli(["sample", str(other), "-n", "2"], capsys)
     assert_one_line_error(code, err, "do not match")
+
+
+def test_infeasible_combinations_are_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "r"
+    code, err = run_cli(["fit", "--data", "builtin:moons:n=100", "--out", str(out),
+                         "--set", "path.name=pfgm", "--set", "sample.sampler=ddpm"], capsys)
+    assert_one_line_error(code, err, "PFGM++")
+    assert not out.exists()
+
+
+def test_diverging_training_is_one_line(tmp_path, capsys):
+    code, err = run_cli(["fit", "--data", "builtin:moons:n=100", "--out", str(tmp_path / "r"),
+                         "--steps", "30", "--set", "train.lr=1e30", "--set", "train.warmup=1",
+                         "--set", "train.grad_clip=1e30", "--quiet"], capsys)
+    assert_one_line_error(code, err, "diverged")   # seeded: lr 1e30 overflows deterministically

@@ -47,10 +47,24 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
         s.grid = default_grid("edm" if p.name == "pfgm" else p.name)
     _check_choice(s.grid, GRIDS, "sample.grid")
     _check_choice(config.train.coupling, ("independent", "ot"), "train.coupling")
+    _check_feasible(config)
     _check_choice(config.train.dtype, ("float32", "float64"), "train.dtype")
     _check_choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     _check_positive(config)
     return config
+
+
+def _check_feasible(config: RunConfig) -> None:
+    """Refuse up front what would otherwise fail after training has written the run."""
+    if config.train.coupling == "ot":
+        from heatbath.couplings import ot_permutation
+
+        ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing
+    stochastic = config.sample.sampler in ("ddpm", "euler-maruyama") or (
+        config.sample.sampler == "ddim" and config.sample.eta > 0)
+    if stochastic and config.path.name == "pfgm":
+        raise UserError(f"sample.sampler={config.sample.sampler} injects Gaussian noise and "
+                        f"cannot sample a PFGM++ path; use heun, euler, dpm++2m or dopri5")
 
 
 def _check_positive(config: RunConfig) -> None:

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from heatbath.checkpoint import load_checkpoint, save_checkpoint
 from heatbath.config import RunConfig
 from heatbath.couplings import couple
+from heatbath.errors import UserError
 from heatbath.losses import regression_loss, sample_times
 from heatbath.nets import EMA
 from heatbath.runs import append_metrics, truncate_metrics
@@ -103,7 +104,6 @@ def train(job: TrainingJob, resume: bool, progress=None) -> dict[str, torch.Tens
     if resume:
         step, rng_states, _ = load_checkpoint(job.run_dir, net, ema, optimizer)
         if len(rng_states) != ctx.world:
-            from heatbath.errors import UserError
             raise UserError(f"checkpoint was written by {len(rng_states)} process(es); "
                             f"resume with the same number (now {ctx.world})")
         generator.set_state(rng_states[ctx.rank])
@@ -157,8 +157,8 @@ def _loop(job, ctx, model, net, ema, optimizer, generator, step, progress) -> No
         step += 1
         window.append(loss.item())
         if not math.isfinite(window[-1]):
-            raise FloatingPointError(f"training diverged at step {step} (loss {window[-1]}); "
-                                     f"lower train.lr or raise train.grad_clip")
+            raise UserError(f"training diverged at step {step} (loss {window[-1]}); lower "
+                            f"train.lr, then continue from the last checkpoint with --resume")
         if ctx.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
             append_metrics(job.run_dir, {"step": step, "loss": sum(window) / len(window),
                                          "lr": optimizer.param_groups[0]["lr"],

@@ -28,6 +28,10 @@ from heatbath.targets.base import EnergyTarget
 OBJECTIVES = ("reverse_kl", "forward_kl", "both")
 
 
+class TrainingDiverged(UserError, RuntimeError):
+    """Too many non-finite steps: one line for the CLI, a RuntimeError for library callers."""
+
+
 @dataclass(frozen=True)
 class FlowTrainingLog:
     """One entry per logged step: the mean loss since the previous log and a reverse ESS.
@@ -133,9 +137,9 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
         else:
             skipped += 1
             if skipped > max_nonfinite:
-                raise RuntimeError(f"train_flow: {skipped} steps had a non-finite loss or "
-                                   f"gradient (last at step {step}); lower lr, widen the "
-                                   f"flow's scale/bound, or check the target's energy")
+                raise TrainingDiverged(f"train_flow: {skipped} steps had a non-finite loss or "
+                                       f"gradient (last at step {step}); lower flow.lr, widen "
+                                       f"the flow's scale/bound, or check the target's energy")
         if want_log:
             logged_steps.append(step)
             logged_losses.append(sum(window) / len(window) if window else math.nan)
