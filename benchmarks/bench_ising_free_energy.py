@@ -20,7 +20,7 @@ import torch
 from common_energy import add_ratio_column, markdown_table, write_table
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy_result
-from heatbath.energy.fit import _arrays, _result_json, run_method
+from heatbath.energy.fit import sample_arrays, result_record, run_method
 
 SPEC = "ising2d:L=16,beta=0.4406867935"
 EXACT_PER_SITE = -0.93219631            # βF/N = −ln Z/N (REFERENCES.md)
@@ -55,8 +55,8 @@ def run(budget: int, seeds: int) -> list[dict]:
             start = time.perf_counter()
             result, problem = run_method(config)
             report = estimate_energy_result(problem.target, result.x, result.log_w,
-                                            result.energy, _arrays(result),
-                                            _result_json(result), None)
+                                            result.energy, sample_arrays(result),
+                                            result_record(result), None)
             seconds.append(time.perf_counter() - start)
             f = report["free_energy_per_site"]
             errors.append(abs(f["value"] - EXACT_PER_SITE))

@@ -5,7 +5,7 @@ import torch
 
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy_result
-from heatbath.energy.fit import _arrays, _result_json, run_method
+from heatbath.energy.fit import sample_arrays, result_record, run_method
 
 GAUSSIAN = "gaussian:dim=3,mean=1,std=2"
 ISING = "ising2d:L=4,beta=0.4406867935"
@@ -18,7 +18,7 @@ def estimate(spec: str, method: str, seed: int = 0, **method_settings) -> tuple[
         setattr(config.method, key, value)
     result, problem = run_method(config)
     report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
-                                    _arrays(result), _result_json(result), None)
+                                    sample_arrays(result), result_record(result), None)
     return report, problem.target
 
 
@@ -88,7 +88,7 @@ def test_learned_samplers_give_unbiased_log_z(method):
         config.method.seed = seed
         result, problem = run_method(config)
         report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
-                                        _arrays(result), _result_json(result), None)
+                                        sample_arrays(result), result_record(result), None)
         zs.append(z_score(report["log_z"], problem.target.exact.log_z))
         assert report["ess"]["value"] > 0.8
     # Three independent estimates: their mean z-score has standard deviation 1/√3.
@@ -119,7 +119,7 @@ def test_flow_trained_on_smc_particles_from_the_energy_alone():
     config.target.spec = str(Path(__file__).resolve().parents[1] / config.target.spec)
     result, problem = run_method(config)
     report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
-                                    _arrays(result), _result_json(result), None)
+                                    sample_arrays(result), result_record(result), None)
     assert abs(z_score(report["log_z"], 0.8653666795887777)) < 3
     # Both wells are populated: the flow saw SMC particles from each.
     assert (result.x[:, 0] > 0).any() and (result.x[:, 0] < 0).any()

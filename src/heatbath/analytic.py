@@ -16,7 +16,10 @@ from heatbath.paths.path import Path
 
 
 class GaussianDataField:
-    """The Field (duck-typed: `path`, `predict`, `velocity`) of the optimal model for N(μ, Σ)."""
+    """The Field (duck-typed: `path`, `prediction`, `predict`, `velocity`) of the optimal model
+    for N(μ, Σ). Its formulas are regular at both ends, like a velocity prediction."""
+
+    prediction = "velocity"
 
     def __init__(self, path: Path, mean: torch.Tensor, cov: torch.Tensor) -> None:
         if not path.noise.is_gaussian:

@@ -150,7 +150,7 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
 
         result = estimate_data_run(load_run(run_dir), source=data, n=n, seed=seed)
     else:
-        from heatbath.energy_cli import estimate_energy_run
+        from heatbath.energy.estimate import estimate_energy_run
 
         result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables)
     atomic_write_json(run_dir / "estimate.json", result)

@@ -30,10 +30,3 @@ def fit_energy_command(config_file, target, method, out, steps, seed, overrides,
     if not quiet:
         print(f"run directory: {run_dir}")
         print(f"report: {run_dir / 'report.html'}")
-
-
-def estimate_energy_run(run_dir: Path, n: int | None, seed: int,
-                        observables: list[str] | None = None) -> dict:
-    from heatbath.energy.estimate import estimate_energy_run as run
-
-    return run(run_dir, n=n, seed=seed, observables=observables)

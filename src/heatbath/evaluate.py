@@ -17,7 +17,7 @@ from heatbath.errors import UserError
 from heatbath.estimate import mean_estimate
 from heatbath.estimators.distances import distance_with_floor
 from heatbath.generate import sample_run
-from heatbath.likelihood import dequantize, dequantized_bits_per_dim, log_likelihood
+from heatbath.likelihood import dequantize, dequantized_bits_per_dim
 from heatbath.model_io import LoadedRun
 from heatbath.samplers import SamplerSettings
 
@@ -39,13 +39,7 @@ def held_out_likelihood(run: LoadedRun, x: torch.Tensor, seed: int) -> dict:
     if images:
         x = dequantize(x, info["levels"], tuple(info["data_range"]),
                        torch.Generator().manual_seed(seed))
-    values = []
-    for start in range(0, len(x), 250):
-        chunk = x[start:start + 250]
-        values.append(log_likelihood(run.field(), chunk, probes=run.config.eval.probes,
-                                     seed=seed, ids=torch.arange(start, start + len(chunk)),
-                                     rtol=run.config.eval.rtol, atol=run.config.eval.atol).log_q)
-    log_q = torch.cat(values).double()
+    log_q = run.log_likelihood(x, seed=seed).log_q.double()
     out = {"nll_per_dim": mean_estimate((-log_q / dim).numpy())}
     if images:
         bpd = dequantized_bits_per_dim(log_q, dim, info["levels"], tuple(info["data_range"]))

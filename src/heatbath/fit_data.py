@@ -120,8 +120,6 @@ def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
         on_ready(run_dir)
     try:
         ema_state = train(job, resume, progress)
-    except KeyboardInterrupt:
-        raise
     except Exception:
         if created and ctx.is_main and not (run_dir / "checkpoint" / "state.json").exists():
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 
 from heatbath.errors import UserError
-from heatbath.likelihood import log_likelihood
 from heatbath.model_io import LoadedRun
 from heatbath.samplers import SamplerSettings, draw_samples
 
@@ -50,12 +49,12 @@ def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | 
 
 def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int = 0,
                cond: torch.Tensor | None = None, guidance: float = 0.0, with_log_q: bool = False,
-               batch_size: int = 1000, probes: int = 4, clip: bool = False,
+               batch_size: int = 1000, clip: bool = False,
                progress=None) -> GeneratedSamples:
     """Draw n samples; with_log_q adds log q(x) under the model's probability-flow ODE.
 
     clip clamps the denoised estimate to the training data's range while sampling; log q is
-    always that of the unclipped model.
+    always that of the unclipped model (Hutchinson probes and tolerances from [eval]).
     """
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
@@ -80,20 +79,12 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
             progress(stop - start)
     out = GeneratedSamples(torch.cat(outputs), nfe, cond)
     if with_log_q:
-        _attach_log_q(run, out, cond, guidance, seed, probes, batch_size)
+        _attach_log_q(run, out, cond, guidance, seed, batch_size)
     return out
 
 
-def _attach_log_q(run, out: GeneratedSamples, cond, guidance, seed, probes, batch_size) -> None:
-    values, errors, nfe = [], [], 0
-    for start in range(0, len(out.x), batch_size):
-        stop = min(len(out.x), start + batch_size)
-        field = run.field(None if cond is None else cond[start:stop], guidance)
-        result = log_likelihood(field, out.x[start:stop], probes=probes, seed=seed,
-                                ids=torch.arange(start, stop), rtol=run.config.eval.rtol,
-                                atol=run.config.eval.atol)
-        values.append(result.log_q)
-        errors.append(result.stderr)
-        nfe = max(nfe, result.nfe)
-        out.likelihood_method = result.method
-    out.log_q, out.log_q_stderr, out.likelihood_nfe = torch.cat(values), torch.cat(errors), nfe
+def _attach_log_q(run, out: GeneratedSamples, cond, guidance, seed, batch_size) -> None:
+    found = run.log_likelihood(out.x, cond=cond, guidance=guidance, seed=seed,
+                               batch_size=batch_size)
+    out.log_q, out.log_q_stderr = found.log_q, found.stderr
+    out.likelihood_nfe, out.likelihood_method = found.nfe, found.method

@@ -116,7 +116,7 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
             velocity, div = hutchinson_divergence(field, xt, float(t), eps)
         return velocity, div
 
-    t_lo, t_hi = safe_time_range(field)
+    t_lo, t_hi = safe_time_range(field.path, field.prediction)
     times = torch.tensor([t_hi, t_lo], dtype=x.dtype, device=x.device)
     width = 1 if eps is None else probes
     state0 = (x.detach(), torch.zeros(x.shape[0], width, dtype=x.dtype, device=x.device))

@@ -35,8 +35,7 @@ def sample_command(run_dir: Path, n: int, sampler, nfe, guidance, cond, seed, lo
     condition = parse_condition(run, cond, n)
     with counter_bar("sampling", n, quiet) as advance:
         result = sample_run(run, n, settings, seed=seed, cond=condition, guidance=guidance,
-                            with_log_q=log_q, probes=run.config.eval.probes,
-                            clip=s.clip if clip is None else clip, progress=advance)
+                            with_log_q=log_q, clip=s.clip if clip is None else clip, progress=advance)
     arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
     if condition is not None:
         arrays["c"] = condition.numpy()

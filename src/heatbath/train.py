@@ -47,13 +47,6 @@ def distributed_context(device: str) -> DistributedContext:
     return DistributedContext(dist.get_rank(), dist.get_world_size())
 
 
-class _TimeRange:
-    """Just enough of a Field for safe_time_range: the path and the prediction type."""
-
-    def __init__(self, path, prediction):
-        self.path, self.prediction = path, prediction
-
-
 @dataclass
 class TrainingJob:
     """Everything the loop needs, built and validated before anything is written."""
@@ -73,7 +66,7 @@ def _batch(job: TrainingJob, generator: torch.Generator, device: str):
     x1 = job.train_x[idx].to(device)
     z = job.path.noise.sample(x1.shape, generator=generator, dtype=x1.dtype).to(device)
     z = couple(cfg.coupling, x1, z)
-    t_range = safe_time_range(_TimeRange(job.path, job.config.path.prediction))
+    t_range = safe_time_range(job.path, job.config.path.prediction)
     t = sample_times(job.config.path.time_sampling, cfg.batch_size, job.path, t_range,
                      generator, x1.dtype).to(device)
     cond = drop = None

@@ -26,10 +26,10 @@ def _lattice_sites(target) -> int | None:
     return target.dim if len(target.event_shape) == 2 else None
 
 
-def _weighted_estimates(x, log_w, energy, n_boot_seed: int) -> dict:
+def _weighted_estimates(log_w, energy, seed: int) -> tuple[dict, dict]:
     lw = log_w.numpy()
     out = {"log_z_is": log_z_importance(lw), "ess": kish_ess(lw),
-           "energy": self_normalized(energy.numpy(), lw, seed=n_boot_seed)}
+           "energy": self_normalized(energy.numpy(), lw, seed=seed)}
     tail = weight_tail_diagnostic(lw)
     return out, {"k_hat": float(tail.k_hat), "reliable": bool(tail.reliable),
                  "max_weight_fraction": float(tail.max_weight_fraction),
@@ -54,7 +54,7 @@ def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
     energy = torch.as_tensor(energy, dtype=torch.float64)
     tail = None
     if weighted:
-        found, tail = _weighted_estimates(x, log_w, energy, seed)
+        found, tail = _weighted_estimates(log_w, energy, seed)
         if target.discrete:
             m = torch.as_tensor(x).flatten(1).mean(1).abs().double()
             found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)

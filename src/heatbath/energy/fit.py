@@ -61,20 +61,20 @@ def _run_info(config: EnergyRunConfig, problem: Problem) -> dict:
                        "spec": config.target.spec}}
 
 
-def _arrays(result: EnergyResult, target=None) -> dict:
+def sample_arrays(result: EnergyResult, target=None) -> dict:
     """What samples.npz holds; targets with `observables(x)` (aldp: φ, ψ) add their own."""
     arrays = {"x": result.x.detach().cpu().numpy(), "log_w": result.log_w.detach().cpu().numpy(),
               "energy": result.energy.detach().cpu().numpy()}
     if result.energy_traces is not None:
         arrays["energy_traces"] = result.energy_traces.detach().cpu().numpy()
-    if result.x_traces_observable is not None:
-        arrays["abs_magnetisation_traces"] = result.x_traces_observable.detach().cpu().numpy()
+    if result.abs_magnetisation_traces is not None:
+        arrays["abs_magnetisation_traces"] = result.abs_magnetisation_traces.detach().cpu().numpy()
     if target is not None and hasattr(target, "observables"):
         arrays.update(target.observables(result.x.detach()))
     return arrays
 
 
-def _result_json(result: EnergyResult) -> dict:
+def result_record(result: EnergyResult) -> dict:
     return {"weighted": result.weighted, "diagnostics": result.diagnostics,
             "log_z": None if result.log_z is None else result.log_z.to_json()}
 
@@ -91,13 +91,13 @@ def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
     check_out_dir(out)
     result, problem = run_method(config)
     run_dir = out or default_run_dir(f"{problem.target.name}-{config.method.name}")
-    arrays = _arrays(result, problem.target)
+    arrays = sample_arrays(result, problem.target)
     estimate = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
-                                      arrays, _result_json(result), n=None)
+                                      arrays, result_record(result), n=None)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", to_toml(config))
     atomic_save_npz(run_dir / "samples.npz", arrays)
-    atomic_write_json(run_dir / "result.json", _result_json(result))
+    atomic_write_json(run_dir / "result.json", result_record(result))
     for record in result.metrics:
         with open(run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -24,7 +24,7 @@ class EnergyResult:
     weighted: bool                          # True: log_w are importance weights
     log_z: Estimate | None = None
     energy_traces: torch.Tensor | None = None   # (chains, steps) of U, MCMC-type methods
-    x_traces_observable: torch.Tensor | None = None  # (chains, steps) of |m| for spins
+    abs_magnetisation_traces: torch.Tensor | None = None   # (chains, steps) of |m|, spins
     diagnostics: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
     model: torch.nn.Module | None = None       # flow / SNF: the trained sampler

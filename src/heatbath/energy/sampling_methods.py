@@ -15,6 +15,7 @@ from heatbath.annealing import ais, geometric_betas, linear_betas, sigmoid_betas
 from heatbath.annealing.weights import log_mean_exp
 from heatbath.energy.problem import KERNELS, Problem
 from heatbath.energy.results import EnergyResult
+from heatbath.estimate import Estimate
 from heatbath.estimators.integration import thermodynamic_integration
 from heatbath.mcmc import TemperedDensity, parallel_tempering
 
@@ -54,7 +55,7 @@ def _equal_weight_result(problem: Problem, kept: list, diagnostics: dict) -> Ene
     observable = (_spin_abs_magnetisation(flat).reshape(chains, steps)
                   if problem.discrete else None)
     return EnergyResult(flat, torch.zeros(len(flat), dtype=flat.dtype), energy, False,
-                        energy_traces=traces, x_traces_observable=observable,
+                        energy_traces=traces, abs_magnetisation_traces=observable,
                         diagnostics=diagnostics)
 
 
@@ -141,7 +142,7 @@ def _annealed(problem: Problem, result, start: AnnealStart) -> EnergyResult:
         move_sweeps = problem.config.method.moves_per_step
         problem.spin_evals += len(log_w) * n_steps * (move_sweeps + 1)
     energy = problem.target.energy(result.x)
-    log_z = type(result.log_z)(result.log_z.value + offset, result.log_z.stderr, result.log_z.n)
+    log_z = Estimate(result.log_z.value + offset, result.log_z.stderr, result.log_z.n)
     diagnostics = {"kernel": problem.kernel_name, "annealing_steps": n_steps,
                    "resamples": result.n_resamples, "beta_start": start.beta_start}
     if start.log_z_start is None:
@@ -194,7 +195,7 @@ def run_ti(problem: Problem) -> EnergyResult:
         means.append(float(chain_means.mean()))
         errors.append(float(chain_means.std() / len(chain_means) ** 0.5))
     integral = thermodynamic_integration(betas.numpy(), means, errors)
-    log_z = type(integral)(integral.value + problem.log_z_start(), integral.stderr, integral.n)
+    log_z = Estimate(integral.value + problem.log_z_start(), integral.stderr, integral.n)
     result = _equal_weight_result(problem, kept, {"kernel": problem.kernel_name,
                                                   "betas": betas.tolist(),
                                                   "mean_minus_phi": means,

@@ -61,7 +61,7 @@ def initial_noise(path, t_start: float, ids: torch.Tensor, event_shape, seed: in
 
 
 def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
-    t_lo, _ = safe_time_range(field)
+    t_lo, _ = safe_time_range(field.path, field.prediction)
     reaches_zero = sigma_at(field, 1.0) == 0.0
     kind = settings.grid or default_grid(field.path.schedule.name)
     if settings.name == "euler-maruyama" and kind == "uniform" and t_lo == 0.0:
@@ -85,8 +85,15 @@ def run_sampler(field, x: torch.Tensor, settings: SamplerSettings, grid: torch.T
         return ddpm(field, x, grid, noise)
     if name == "euler-maruyama":
         return euler_maruyama(field, x, grid, noise, churn=settings.churn)
-    _, t_hi = safe_time_range(field)
-    return adaptive(field, x, float(grid[0]), t_hi, settings.rtol, settings.atol)
+    return adaptive(field, x, float(grid[0]), end_time(field, settings, grid), settings.rtol,
+                    settings.atol)
+
+
+def end_time(field, settings: SamplerSettings, grid: torch.Tensor) -> float:
+    """Where a sampler stops: the grid's end, or for dopri5 the last regular time."""
+    if settings.name == "dopri5":
+        return safe_time_range(field.path, field.prediction)[1]
+    return float(grid[-1])
 
 
 def finish(field, x: torch.Tensor, end_time: float) -> tuple[torch.Tensor, int]:
@@ -111,8 +118,7 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
         x = initial_noise(field.path, float(grid[0]), ids, event_shape, seed, dtype).to(device)
         with torch.no_grad():
             result = run_sampler(field, x, settings, grid, per_sample_noise(seed, ids, x))
-            end = float(grid[-1]) if settings.name != "dopri5" else safe_time_range(field)[1]
-            x, extra = finish(field, result.x, end)
+            x, extra = finish(field, result.x, end_time(field, settings, grid))
         outputs.append(x)
         nfe = max(nfe, result.nfe + extra)
         if progress is not None:

@@ -27,18 +27,17 @@ def per_sample_noise(seed: int, ids: torch.Tensor, like: torch.Tensor) -> NoiseS
                                    like.dtype).to(like.device)
 
 
-def safe_time_range(field) -> tuple[float, float]:
+def safe_time_range(path, prediction: str) -> tuple[float, float]:
     """[t_lo, t_hi] inside which the field's parametrisation has no 0/0.
 
     ε and EDM predictions divide by α (singular at pure noise when α(0) = 0); x₁ and EDM
     predictions divide by σ (singular at the data when σ(1) = 0). Velocity and v are regular,
     except on schedules whose σ' is infinite at the data (the interpolant's γ(t) = √(t(1−t))).
     """
-    schedule = field.path.schedule
+    schedule = path.schedule
     ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
     alpha0 = float(schedule.alpha(ends)[0])
     sigma1 = float(schedule.sigma(ends)[1])
-    prediction = getattr(field, "prediction", "velocity")
     t_lo, t_hi = 0.0, 1.0
     if alpha0 == 0.0 and prediction in ("eps", "edm"):
         t_lo = float(schedule.t_from_noise_level(torch.tensor(LEVEL_AT_NOISE)))
