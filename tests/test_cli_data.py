@@ -1,6 +1,7 @@
 """End-to-end CLI tests of the data half on tiny settings."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -101,6 +102,11 @@ def test_image_run_reports_bits_per_dim(tmp_path, capsys):
     assert main(["estimate", str(out), "-n", "8", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["bits_per_dim"]["value"] > 0
+    # Digits: 17 levels on [-1, 1], bins of width w = 2/16, so per sample
+    # bits/dim = (nll/dim − ln w)/ln 2 exactly, and so are the means.
+    width = 2 / 16
+    expected = (result["nll_per_dim"]["value"] - math.log(width)) / math.log(2)
+    assert result["bits_per_dim"]["value"] == pytest.approx(expected, rel=1e-9)
     assert main(["sample", str(out), "-n", "4", "--cond", "3", "--guidance", "1.5",
                  "--nfe", "3", "--out", str(tmp_path / "g.npz"), "--quiet"]) == 0
     assert np.load(tmp_path / "g.npz")["c"].tolist() == [3, 3, 3, 3]
