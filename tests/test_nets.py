@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from heatbath.nets import EMA, MLP, NetConfigError, UNet, build_net, count_parameters
+from heatbath.nets import EMA, MLP, HollowMLP, NetConfigError, UNet, build_net, count_parameters
 
 SMALL_UNET = dict(base=8, mults=(1, 2), time_dim=16)
 
@@ -105,6 +105,8 @@ def test_time_changes_output_and_bad_time_shape_is_refused():
 CONDITIONED = {
     "mlp-classes": (lambda: small_mlp(num_classes=4), lambda: torch.randn(4, 3), torch.tensor([0, 1, 2, 3])),
     "mlp-props": (lambda: small_mlp(cond_dim=2), lambda: torch.randn(4, 3), torch.randn(4, 2)),
+    "hollow-classes": (lambda: HollowMLP(3, hidden=16, depth=1, features=4, num_classes=4),
+                       lambda: torch.randn(4, 3), torch.tensor([0, 1, 2, 3])),
     "unet-classes": (
         lambda: UNet(1, 8, num_classes=4, **SMALL_UNET), lambda: images(4, 1, 8), torch.tensor([3, 2, 1, 0])
     ),
@@ -160,6 +162,7 @@ def test_conditioning_misuse_is_refused():
     "make_net, make_x",
     [
         (lambda: small_mlp(num_classes=3), lambda: torch.randn(6, 3)),
+        (lambda: HollowMLP(3, hidden=16, depth=2, features=4, num_classes=3), lambda: torch.randn(6, 3)),
         (lambda: UNet(1, 7, num_classes=3, attention=True, **SMALL_UNET), lambda: images(6, 1, 7)),
     ],
 )
@@ -198,6 +201,8 @@ def test_build_net_picks_the_network_and_refuses_bad_choices():
     mlp = build_net("mlp", (2,), hidden=16, depth=1, dtype=torch.float64)
     assert isinstance(mlp, MLP) and mlp.input.weight.dtype == torch.float64
     assert count_parameters(mlp) == sum(p.numel() for p in mlp.parameters())
+    flat = build_net("mlp", (1, 4, 4), hidden=16, depth=1)   # vector nets flatten images
+    assert flat(torch.randn(2, 1, 4, 4), 0.5).shape == (2, 1, 4, 4)
     unet = build_net("unet", (1, 28, 28))
     assert isinstance(unet, UNet) and unet.event_shape == (1, 28, 28)
     assert count_parameters(unet) < 1_000_000  # default stays CPU-friendly
@@ -205,10 +210,11 @@ def test_build_net_picks_the_network_and_refuses_bad_choices():
     assert count_parameters(mlp) == count_parameters(mlp, trainable_only=False) - mlp.input.weight.numel()
     for bad in [
         lambda: build_net("transformer", (2,)),
-        lambda: build_net("mlp", (1, 8, 8)),
         lambda: build_net("unet", (8,)),
         lambda: build_net("unet", (1, 8, 8), hidden=64),
         lambda: build_net("mlp", (2,), mults=(1, 2)),
+        lambda: build_net("mlp", (2,), features=8),
+        lambda: build_net("unet", (1, 8, 8), features=8),
     ]:
         with pytest.raises(NetConfigError):
             bad()

@@ -26,9 +26,10 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    net: str = "auto"                # auto | mlp | unet
-    hidden: int = 256                # MLP width
-    depth: int = 4                   # MLP residual blocks
+    net: str = "auto"                # auto | mlp | hollow | unet
+    hidden: int = 256                # MLP / hollow trunk width
+    depth: int = 4                   # MLP / hollow residual blocks
+    features: int = 32               # hollow: per-coordinate context and network width
     base: int = 32                   # U-Net base channels
     mults: list = field(default_factory=lambda: [1, 2])
     attention: bool = False

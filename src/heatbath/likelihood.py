@@ -3,7 +3,7 @@
 log q(x) = log p_prior(x(t_lo)) − ∫_{t_lo}^{t_hi} div u(x_t, t) dt, integrating the ODE from the
 data (t_hi) back to noise (t_lo). The divergence is either exact — one forward pass and one
 vmapped backward pass over the D basis cotangents, vectorised rather than a Python loop over
-dimensions — or a multi-probe Hutchinson estimate εᵀ(∂u/∂x)ε with K fixed Rademacher
+dimensions; for a hollow network (`heatbath.nets.HollowMLP`) a single backward pass — or a multi-probe Hutchinson estimate εᵀ(∂u/∂x)ε with K fixed Rademacher
 probes per sample; the K resulting log-likelihoods give a per-sample standard error.
 """
 
@@ -34,12 +34,25 @@ def _repeat(x: torch.Tensor, copies: int) -> torch.Tensor:
     return x.unsqueeze(1).expand(x.shape[0], copies, *x.shape[1:]).reshape(-1, *x.shape[1:])
 
 
+def is_hollow(field) -> bool:
+    """Whether the field's network gives its Jacobian diagonal in one backward pass."""
+    return bool(getattr(field.net, "hollow", False))
+
+
 def exact_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(u(x, t), tr ∂u/∂x): one forward pass, then all D vector-Jacobian products at once.
 
     The D basis cotangents go through a single vmapped backward pass (`is_grads_batched`),
-    so there is no Python loop over dimensions and the forward pass is not repeated.
+    so there is no Python loop over dimensions and the forward pass is not repeated. Hollow
+    networks take `hollow_divergence` instead: one backward pass, whatever D.
     """
+    if is_hollow(field):
+        return hollow_divergence(field, x, t)
+    return vmapped_divergence(field, x, t)
+
+
+def vmapped_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u(x, t), tr ∂u/∂x) for any network: D vector-Jacobian products in one vmapped pass."""
     batch, dim = x.shape[0], x[0].numel()
     basis = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
     basis = basis.expand(dim, batch, *x.shape[1:])                     # (D, B, *event)
@@ -50,6 +63,21 @@ def exact_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, to
     # rows[i, b] is row i of the Jacobian at sample b; its i-th entry is on the diagonal.
     trace = torch.diagonal(rows.reshape(dim, batch, dim), dim1=0, dim2=2).sum(-1)
     return velocity.detach(), trace.detach()
+
+
+def hollow_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u(x, t), tr ∂u/∂x) for a hollow network: one forward and one backward pass.
+
+    With the contexts h_i(x₋ᵢ) detached, u_j depends on x_i only for j = i: the Field combines
+    network output and x coordinate by coordinate (scalar path coefficients, elementwise
+    clipping, guidance as a sum of two such outputs). So the gradient of Σ_j u_j is the
+    Jacobian diagonal, and it is exact because ∂h_i/∂x_i = 0.
+    """
+    with torch.enable_grad(), field.net.context_detached():
+        xg = x.detach().requires_grad_(True)
+        velocity = field.velocity(xg, t)
+        (diagonal,) = torch.autograd.grad(velocity.sum(), xg)
+    return velocity.detach(), diagonal.flatten(1).sum(1).detach()
 
 
 def hutchinson_divergence(field, x: torch.Tensor, t: float,
@@ -91,14 +119,14 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     """log q(x) for a batch under the field's probability-flow ODE.
 
     method: "exact" (vectorised trace), "hutchinson" (K probes, stderr reported) or "auto"
-    (exact up to EXACT_MAX_DIM dimensions). solver: torchdiffeq method; fixed-step ones
+    (exact up to EXACT_MAX_DIM dimensions, and at any dimension for hollow networks). solver: torchdiffeq method; fixed-step ones
     ("rk4", "midpoint", "euler") use `steps` steps.
     """
     from torchdiffeq import odeint
 
     dim = x[0].numel()
     if method == "auto":
-        method = "exact" if dim <= EXACT_MAX_DIM else "hutchinson"
+        method = "exact" if dim <= EXACT_MAX_DIM or is_hollow(field) else "hutchinson"
     if method not in ("exact", "hutchinson"):
         raise ValueError(f"unknown likelihood method '{method}'; use exact, hutchinson or auto")
     ids = torch.arange(x.shape[0]) if ids is None else ids

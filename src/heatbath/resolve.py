@@ -40,7 +40,10 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     _check_choice(p.time_sampling, TIME_SAMPLINGS, "path.time_sampling")
     if config.model.net == "auto":
         config.model.net = "unet" if kind == "image" else "mlp"
-    _check_choice(config.model.net, ("mlp", "unet"), "model.net")
+    _check_choice(config.model.net, ("mlp", "hollow", "unet"), "model.net")
+    if config.model.net == "unet" and kind != "image":
+        raise UserError(f"model.net=unet takes images (C, H, W), these samples have shape "
+                        f"{tuple(event_shape)}; use model.net=mlp or hollow")  # vector nets flatten images
     s = config.sample
     _check_choice(s.sampler, SAMPLERS, "sample.sampler")
     if s.grid == "auto":
@@ -107,6 +110,8 @@ def net_options(config: RunConfig, event_shape, cond_kind, num_classes, cond_dim
                "cond_dim": cond_dim if cond_kind == "continuous" else None}
     if m.net == "mlp":
         options.update(hidden=m.hidden, depth=m.depth)
+    elif m.net == "hollow":
+        options.update(hidden=m.hidden, depth=m.depth, features=m.features)
     else:
         options.update(base=m.base, mults=list(m.mults), attention=m.attention)
     return options

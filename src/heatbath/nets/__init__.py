@@ -1,11 +1,13 @@
 """Neural networks for vector fields / scores / denoisers, plus weight averaging.
 
 Every network is a plain `nn.Module` with `forward(x, t, c=None, drop=None) -> tensor shaped like x`
-(see `MLP` for the meaning of c and drop). `build_net` picks one from an event shape.
+(see `MLP` for the meaning of c and drop). `build_net` picks one from an event shape. A
+`HollowMLP` is an MLP alternative whose exact divergence costs one backward pass instead of D.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -13,12 +15,15 @@ from torch import nn
 
 from heatbath.errors import UserError
 from heatbath.nets.ema import EMA
+from heatbath.nets.hollow import Flattened, HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "UNet", "EMA", "build_net", "count_parameters", "NetConfigError"]
+__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "build_net", "count_parameters", "NetConfigError"]
 
-NET_KINDS = ("mlp", "unet")
+NET_KINDS = ("mlp", "hollow", "unet")
+VECTOR_OPTIONS = ("hidden", "depth")
+UNET_OPTIONS = ("base", "mults", "num_res", "attention")
 
 
 class NetConfigError(UserError, ValueError):
@@ -27,7 +32,8 @@ class NetConfigError(UserError, ValueError):
 
 def _check_kind_options(kind: str, options: dict[str, object]) -> None:
     """Refuse options that belong to the other kind, rather than silently ignoring them."""
-    foreign = {"mlp": ("base", "mults", "num_res", "attention"), "unet": ("hidden", "depth")}[kind]
+    foreign = {"mlp": UNET_OPTIONS + ("features",), "hollow": UNET_OPTIONS,
+               "unet": VECTOR_OPTIONS + ("features",)}[kind]
     given = [name for name in foreign if options[name] is not None]
     if given:
         raise NetConfigError(f"option(s) {', '.join(given)} do not apply to a {kind!r} network")
@@ -43,13 +49,15 @@ def build_net(
     mults: Sequence[int] | None = None,
     num_res: int | None = None,
     attention: bool | None = None,
+    features: int | None = None,
     time_dim: int | None = None,
     num_classes: int | None = None,
     cond_dim: int | None = None,
     seed: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
-    """Build an `MLP` (event_shape (D,)) or a `UNet` (event_shape (C, H, W)).
+    """Build an `MLP` or `HollowMLP` (any event shape; others are flattened to vectors) or a
+    `UNet` (event_shape (C, H, W)).
 
     Options left as None take the network's own defaults; giving an option of the other kind
     (e.g. `hidden` for a U-Net) is an error. With `seed`, initialisation uses that seed without
@@ -58,13 +66,14 @@ def build_net(
     if kind not in NET_KINDS:
         raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
     _check_kind_options(kind, dict(hidden=hidden, depth=depth, base=base, mults=mults,
-                                   num_res=num_res, attention=attention))
+                                   num_res=num_res, attention=attention, features=features))
     shape = tuple(int(n) for n in event_shape)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        if kind == "mlp":
-            net = _build_mlp(shape, hidden, depth, time_dim, num_classes, cond_dim)
+        if kind in ("mlp", "hollow"):
+            net = _build_vector_net(kind, shape, hidden, depth, features, time_dim, num_classes,
+                                    cond_dim)
         else:
             net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim)
     return net if dtype is None else net.to(dtype)
@@ -75,11 +84,16 @@ def _given(**options: object) -> dict[str, object]:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def _build_mlp(shape, hidden, depth, time_dim, num_classes, cond_dim) -> MLP:
-    if len(shape) != 1:
-        raise NetConfigError(f"an 'mlp' needs a vector event shape (D,), got {shape}; use 'unet' for images")
-    return MLP(shape[0], num_classes=num_classes, cond_dim=cond_dim,
-               **_given(hidden=hidden, depth=depth, time_dim=time_dim))
+def _build_vector_net(kind, shape, hidden, depth, features, time_dim, num_classes,
+                      cond_dim) -> nn.Module:
+    dim = math.prod(shape)
+    options = _given(hidden=hidden, depth=depth, time_dim=time_dim)
+    if kind == "hollow":
+        net = HollowMLP(dim, num_classes=num_classes, cond_dim=cond_dim,
+                        **options, **_given(features=features))
+    else:
+        net = MLP(dim, num_classes=num_classes, cond_dim=cond_dim, **options)
+    return net if len(shape) == 1 else Flattened(net, shape)
 
 
 def _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim) -> UNet:
