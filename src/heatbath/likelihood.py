@@ -35,8 +35,9 @@ def _repeat(x: torch.Tensor, copies: int) -> torch.Tensor:
 
 
 def is_hollow(field) -> bool:
-    """Whether the field's network gives its Jacobian diagonal in one backward pass."""
-    return bool(getattr(field.net, "hollow", False))
+    """Whether the field's network gives its Jacobian diagonal in one backward pass (analytic
+    fields have no network)."""
+    return bool(getattr(getattr(field, "net", None), "hollow", False))
 
 
 def exact_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
