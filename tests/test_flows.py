@@ -336,3 +336,17 @@ def test_flow_importance_samples_do_not_depend_on_batching():
     assert torch.allclose(big.x[:10], small.x) and torch.allclose(big.log_w[:10], small.log_w)
     np_log_q = flow.log_prob(small.x)
     assert torch.allclose(np_log_q, small.log_q, atol=1e-8)
+
+
+@pytest.mark.parametrize("kernel", ["langevin", "mala"])
+def test_snf_importance_samples_do_not_depend_on_batching(kernel):
+    from heatbath.flows import importance_sample
+    from heatbath.targets.analytic import Gaussian
+
+    snf = SNF(2, n_blocks=2, layers_per_block=1, hidden=8, kernel=kernel, mcmc_steps=2).double()
+    target = Gaussian(dim=2)
+    big = importance_sample(snf, target, 30, torch.Generator().manual_seed(3), batch_size=7)
+    small = importance_sample(snf, target, 10, torch.Generator().manual_seed(3), batch_size=1000)
+    assert torch.equal(big.x[:10], small.x) and torch.equal(big.log_w[:10], small.log_w)
+    other = importance_sample(snf, target, 10, torch.Generator().manual_seed(4))
+    assert not torch.equal(other.x, small.x)

@@ -41,6 +41,13 @@ def _uniform(seed: int, stream: int, ids: torch.Tensor, count: int, offset: int)
     return (h.to(torch.float64) + 0.5) / 2.0 ** 32
 
 
+def uniform(seed: int, ids: torch.Tensor, stream: int, event_shape: tuple[int, ...],
+            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Uniform draws in (0, 1) of shape (len(ids), *event_shape)."""
+    count = math.prod(event_shape)
+    return _uniform(seed, stream, ids, count, 0).reshape(len(ids), *event_shape).to(dtype)
+
+
 def normal(seed: int, ids: torch.Tensor, stream: int, event_shape: tuple[int, ...],
            dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Standard normal draws of shape (len(ids), *event_shape) by Box–Muller on hashed uniforms."""

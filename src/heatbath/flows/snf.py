@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from heatbath import rng
 from heatbath.flows.coupling import (Standardise, _scale_vector, alternating_couplings,
                                      init_generator)
 from heatbath.flows.weighted import WeightedSamples
@@ -47,6 +48,39 @@ class DensityPoint:
     log_pi: torch.Tensor
     grad: torch.Tensor
     energy: torch.Tensor
+
+
+class PathNoise:
+    """Where an SNF path's randomness comes from, one call per draw along the path.
+
+    With a generator (training): fast sequential draws for the whole batch. With a seed and the
+    samples' ids: counter-based draws keyed by (seed, id, draw number), so sample i is the same
+    whatever n and the batching (the path's draws come in the same order for every batch).
+    """
+
+    def __init__(self, generator: torch.Generator | None = None, seed: int | None = None,
+                 ids: torch.Tensor | None = None) -> None:
+        if (generator is None) == (seed is None) or (seed is not None and ids is None):
+            raise ValueError("give either a generator, or a seed with the sample ids")
+        self.generator, self.seed, self.ids, self.draws = generator, seed, ids, 0
+
+    def normal(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        self.draws += 1
+        if self.seed is None:
+            z = torch.randn(shape, generator=self.generator, dtype=like.dtype,
+                            device=self.generator.device)
+        else:
+            z = rng.normal(self.seed, self.ids, self.draws, shape[1:], like.dtype)
+        return z.to(like.device)
+
+    def uniform(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        self.draws += 1
+        if self.seed is None:
+            u = torch.rand(n, generator=self.generator, dtype=like.dtype,
+                           device=self.generator.device)
+        else:
+            u = rng.uniform(self.seed, self.ids, self.draws, (), like.dtype)
+        return u.to(like.device)
 
 
 class SNF(nn.Module):
@@ -98,10 +132,9 @@ class SNF(nn.Module):
                                      requires_grad=learn_step_size)
 
     # -- reference Gaussian p₀ ----------------------------------------------------------------
-    def sample_base(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        z = torch.randn(n, self.dim, generator=generator, dtype=self.loc.dtype,
-                        device=generator.device).to(self.loc.device)
-        return self.loc + self.scale * z
+    def sample_base(self, n: int, generator: torch.Generator | PathNoise) -> torch.Tensor:
+        noise = generator if isinstance(generator, PathNoise) else PathNoise(generator)
+        return self.loc + self.scale * noise.normal((n, self.dim), self.loc)
 
     def base_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.loc) / self.scale
@@ -134,11 +167,10 @@ class SNF(nn.Module):
         return DensityPoint(log_pi, grad, energy)
 
     def _mcmc_step(self, x: torch.Tensor, point: DensityPoint, beta: torch.Tensor,
-                   eps: torch.Tensor, target: EnergyTarget, generator: torch.Generator,
+                   eps: torch.Tensor, target: EnergyTarget, draws: PathNoise,
                    differentiable: bool) -> tuple[torch.Tensor, DensityPoint, torch.Tensor]:
         """One ULA or MALA step on π_β: (x', point at x', ΔS)."""
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype,
-                            device=generator.device).to(x.device)
+        noise = draws.normal(tuple(x.shape), x)
         proposal = x + eps * point.grad + torch.sqrt(2.0 * eps) * noise
         new = self._evaluate(proposal, beta, target, differentiable)
         # log N(x'; x + ε∇log π(x), 2ε) − log N(x; x' + ε∇log π(x'), 2ε): constants cancel.
@@ -148,8 +180,7 @@ class SNF(nn.Module):
         if self.kernel == "langevin":
             return proposal, new, log_backward - log_forward
         log_accept = (new.log_pi - point.log_pi + log_backward - log_forward).detach()
-        uniform = torch.rand(x.shape[0], generator=generator, dtype=x.dtype,
-                             device=generator.device).to(x.device)
+        uniform = draws.uniform(x.shape[0], x)
         accept = torch.log(uniform) < log_accept
         keep = accept[:, None]
         moved = torch.where(keep, proposal, x)
@@ -160,15 +191,17 @@ class SNF(nn.Module):
         return moved, after, point.log_pi - after.log_pi
 
     # -- the path -----------------------------------------------------------------------------
-    def weighted_sample(self, n: int, generator: torch.Generator,
+    def weighted_sample(self, n: int, generator: torch.Generator | PathNoise,
                         target: EnergyTarget) -> WeightedSamples:
         """x_T with its path log-weight (log_q is None: q(x_T) is intractable).
 
+        `generator` may be a `PathNoise` keyed per sample (see `importance_sample`).
         Differentiable in the parameters when gradients are enabled (training); under
         torch.no_grad() it still takes ∇U internally but keeps no graph.
         """
         differentiable = torch.is_grad_enabled()
-        x = self.sample_base(n, generator)
+        draws = generator if isinstance(generator, PathNoise) else PathNoise(generator)
+        x = self.sample_base(n, draws)
         log_w = -self.base_log_prob(x)
         point = None
         for k in range(len(self.blocks)):
@@ -180,7 +213,7 @@ class SNF(nn.Module):
             beta, eps = self.betas[k], self.log_step[k].exp()
             point = self._evaluate(x, beta, target, differentiable)
             for _ in range(self.mcmc_steps):
-                x, point, delta = self._mcmc_step(x, point, beta, eps, target, generator,
+                x, point, delta = self._mcmc_step(x, point, beta, eps, target, draws,
                                                   differentiable)
                 log_w = log_w + delta
         # The last block runs at β = 1, so its cached point already holds U(x_T).

@@ -68,20 +68,23 @@ def importance_sample(model, target: EnergyTarget, n: int, generator: torch.Gene
                       batch_size: int = 4096) -> WeightedSamples:
     """n weighted samples from a `Flow` or `SNF`, drawn in batches without gradients.
 
-    For a `Flow`, sample i depends only on the generator's state and i (one seed is drawn from
-    the generator; the base noise is keyed per sample), never on n or the batch size. SNF
-    Langevin noise is drawn per batch. Energy evaluations are counted by `target` itself.
+    Sample i depends only on the generator's state and i (one seed is drawn from the generator;
+    the base noise, and an SNF's Langevin / Metropolis draws, are keyed per sample), never on n
+    or the batch size. Energy evaluations are counted by `target` itself.
     """
+    from heatbath.flows.snf import PathNoise
+
     if n < 1 or batch_size < 1:
         raise ValueError(f"need n >= 1 and batch_size >= 1; got {n}, {batch_size}")
-    per_sample = hasattr(model, "transform") and hasattr(model, "base_log_prob")
-    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator)) if per_sample else None
+    is_flow = hasattr(model, "transform") and hasattr(model, "base_log_prob")
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
     parts = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            size = min(batch_size, n - start)
-            if per_sample:
-                parts.append(_flow_batch(model, target, seed, torch.arange(start, start + size)))
+            ids = torch.arange(start, min(n, start + batch_size))
+            if is_flow:
+                parts.append(_flow_batch(model, target, seed, ids))
             else:
-                parts.append(model.weighted_sample(size, generator, target).detach())
+                noise = PathNoise(seed=seed, ids=ids)
+                parts.append(model.weighted_sample(len(ids), noise, target).detach())
     return _concat(parts)
