@@ -50,9 +50,11 @@ class FlowSection:
     steps: int = 2000
     batch_size: int = 256
     lr: float = 1e-3
-    objective: str = "reverse_kl"    # reverse_kl | forward_kl | both
+    objective: str = "reverse_kl"    # reverse_kl | forward_kl | both | fab
     training_samples: str = "exact"  # forward KL data: exact target samples, or "smc": particles
                                      # of an SMC run on the energy (resampled by weight)
+    fab_steps: int = 8               # fab: AIS steps from q to p²/q in every training step
+                                     # (moves: method.kernel, step_size, n_leapfrog)
     snf_blocks: int = 4              # snf: stochastic blocks interleaved with flow layers
     langevin_steps: int = 1          # snf: Langevin steps per stochastic block
     langevin_step_size: float = 0.01
@@ -76,13 +78,17 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
         _choice(m.kernel, kernels, "method.kernel")
     _choice(m.schedule, SCHEDULES, "method.schedule")
     _choice(m.dtype, ("float32", "float64"), "method.dtype")
-    _choice(config.flow.objective, ("reverse_kl", "forward_kl", "both"), "flow.objective")
+    _choice(config.flow.objective, ("reverse_kl", "forward_kl", "both", "fab"),
+            "flow.objective")
+    if config.flow.objective == "fab" and m.name == "snf":
+        raise UserError("flow.objective=fab needs a tractable log q; use it with --method flow")
     _choice(config.flow.training_samples, ("exact", "smc"), "flow.training_samples")
     for key, value in (("method.samples", m.samples), ("method.chains", m.chains),
                        ("method.steps", m.steps), ("method.thin", m.thin),
                        ("method.temperatures", m.temperatures), ("method.replicas", m.replicas),
                        ("method.moves_per_step", m.moves_per_step),
-                       ("flow.steps", config.flow.steps), ("flow.batch_size", config.flow.batch_size)):
+                       ("flow.steps", config.flow.steps), ("flow.batch_size", config.flow.batch_size),
+                       ("flow.fab_steps", config.flow.fab_steps)):
         if value < 1:
             raise UserError(f"{key} must be at least 1, got {value}")
     if m.burn_in < 0 or m.step_size < 0 or m.base_scale < 0:

@@ -1,6 +1,7 @@
 """Learned samplers for energies: normalizing flows and stochastic normalizing flows.
 
-Both are trained from the energy (reverse KL; forward KL when exact samples exist, or both),
+Both are trained from the energy (reverse KL; FAB's α = 2 divergence with AIS, flows only;
+forward KL on exact samples or SMC particles, or reverse + forward),
 then draw importance-weighted samples whose weights have E[w] = Z, so log Z and every
 self-normalised observable are unbiased whatever the training reached.
 """
@@ -13,7 +14,9 @@ from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.errors import UserError
 from heatbath.estimators.importance import forward_ess
+from heatbath.annealing.schedules import linear_betas
 from heatbath.flows import SNF, Flow, importance_sample, train_flow
+from heatbath.flows.fab import FabAnnealing
 
 FORWARD_ESS_SAMPLES = 2000
 
@@ -37,7 +40,7 @@ TRAINING_SAMPLES = 20000
 def _training_samples(problem: Problem):
     """Data for the forward-KL term: exact samples, or SMC particles resampled by weight."""
     f = problem.config.flow
-    if f.objective == "reverse_kl":
+    if f.objective in ("reverse_kl", "fab"):
         return None
     if f.training_samples == "smc":
         return _smc_samples(problem).to(problem.dtype).flatten(1)
@@ -65,7 +68,7 @@ def _train_and_sample(problem: Problem, model) -> EnergyResult:
     model = model.to(problem.dtype)
     log = train_flow(model, problem.target, steps=f.steps, batch_size=f.batch_size, lr=f.lr,
                      objective=f.objective, samples=_training_samples(problem),
-                     generator=problem.generator)
+                     annealing=_fab_annealing(problem), generator=problem.generator)
     model.eval()
     drawn = importance_sample(model, problem.target, m.samples, problem.generator)
     metrics = [{"step": s, "loss": l, "ess": e}
@@ -79,6 +82,14 @@ def _train_and_sample(problem: Problem, model) -> EnergyResult:
     x = drawn.x.reshape(len(drawn.x), *problem.target.event_shape)
     return EnergyResult(x, drawn.log_w, drawn.energy, True, diagnostics=diagnostics,
                         metrics=metrics, model=model)
+
+
+def _fab_annealing(problem: Problem) -> FabAnnealing | None:
+    """FAB's AIS from q to p²/q: a linear β grid and the method's move (step size tuned on U)."""
+    if problem.config.flow.objective != "fab":
+        return None
+    betas = linear_betas(problem.config.flow.fab_steps).to(problem.dtype)
+    return FabAnnealing(betas, problem.move())
 
 
 def _forward_ess(problem: Problem, flow: Flow) -> dict | None:

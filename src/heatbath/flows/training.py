@@ -7,6 +7,9 @@ reverse_kl  KL(q‖p) = E_q[log q(x) + U(x)] + log Z, by the reparametrisation t
 forward_kl  KL(p‖q) = −E_p[log q(x)] + const on given target samples. Mass-covering; needs
             samples and a tractable log q (plain flows only).
 both        the sum of the two.
+fab         the α = 2 divergence D₂(p‖q), mass-covering from the energy alone: each step runs
+            AIS from q towards p²/q and fits q to the weighted AIS samples (see fab.py). Needs
+            a tractable log q and `annealing` (the β grid and the MCMC move).
 
 Every step is clipped to `max_grad_norm`. A step whose loss or gradient is not finite is skipped
 (counted in the log); after `max_nonfinite` of them training stops with a clear error rather than
@@ -23,9 +26,10 @@ import torch
 
 from heatbath.errors import UserError
 from heatbath.estimators.importance import kish_ess
+from heatbath.flows.fab import FabAnnealing, fab_batch, fab_loss
 from heatbath.targets.base import EnergyTarget
 
-OBJECTIVES = ("reverse_kl", "forward_kl", "both")
+OBJECTIVES = ("reverse_kl", "forward_kl", "both", "fab")
 
 
 class TrainingDiverged(UserError, RuntimeError):
@@ -51,15 +55,17 @@ class FlowTrainingLog:
         return self.ess[-1] if self.ess else math.nan
 
 
-def _check_arguments(model, objective: str, samples, steps: int, batch_size: int,
+def _check_arguments(model, objective: str, samples, annealing, steps: int, batch_size: int,
                      log_every: int) -> None:
     if objective not in OBJECTIVES:
         raise UserError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     if steps < 1 or batch_size < 2 or log_every < 1:
         raise UserError(f"need steps >= 1, batch_size >= 2, log_every >= 1; "
                         f"got {steps}, {batch_size}, {log_every}")
+    if objective == "fab" and annealing is None:
+        raise UserError("objective 'fab' needs annealing=FabAnnealing(betas, move)")
     if objective != "reverse_kl":
-        if samples is None:
+        if samples is None and objective != "fab":
             raise UserError(f"objective '{objective}' needs target samples (samples=...)")
         if not hasattr(model, "log_prob"):
             raise UserError(f"objective '{objective}' needs a tractable log q; "
@@ -73,11 +79,16 @@ def _forward_kl(model, samples: torch.Tensor, batch_size: int,
     return -model.log_prob(samples[index.to(samples.device)]).mean()
 
 
-def _loss_and_ess(model, target: EnergyTarget, objective: str, samples, batch_size: int,
-                  generator: torch.Generator, want_ess: bool) -> tuple[torch.Tensor, float]:
+def _loss_and_ess(model, target: EnergyTarget, objective: str, samples, annealing,
+                  batch_size: int, generator: torch.Generator,
+                  want_ess: bool) -> tuple[torch.Tensor, float]:
     """The step's loss, and (when asked) the reverse ESS fraction of a flow batch."""
     loss = torch.zeros(())
     ess = math.nan
+    if objective == "fab":
+        x, log_w = fab_batch(model, target, batch_size, generator, annealing)
+        return fab_loss(model, x, log_w), _fresh_ess(model, target, batch_size, generator,
+                                                     want_ess)
     if objective in ("reverse_kl", "both"):
         batch = model.weighted_sample(batch_size, generator, target)
         loss = loss - batch.log_w.mean()
@@ -85,11 +96,19 @@ def _loss_and_ess(model, target: EnergyTarget, objective: str, samples, batch_si
             ess = kish_ess(batch.log_w.detach()).value
     if objective in ("forward_kl", "both"):
         loss = loss + _forward_kl(model, samples, batch_size, generator)
-        if want_ess and objective == "forward_kl":
-            with torch.no_grad():
-                log_w = model.weighted_sample(batch_size, generator, target).log_w
-            ess = kish_ess(log_w).value if bool(torch.isfinite(log_w).all()) else math.nan
+        if objective == "forward_kl":
+            ess = _fresh_ess(model, target, batch_size, generator, want_ess)
     return loss, ess
+
+
+def _fresh_ess(model, target: EnergyTarget, batch_size: int, generator: torch.Generator,
+               want_ess: bool) -> float:
+    """Reverse ESS fraction of a gradient-free batch (objectives that draw no flow batch)."""
+    if not want_ess:
+        return math.nan
+    with torch.no_grad():
+        log_w = model.weighted_sample(batch_size, generator, target).log_w
+    return kish_ess(log_w).value if bool(torch.isfinite(log_w).all()) else math.nan
 
 
 def _finite_step(model, optimizer, loss: torch.Tensor, max_grad_norm: float) -> bool:
@@ -108,15 +127,17 @@ def _finite_step(model, optimizer, loss: torch.Tensor, max_grad_norm: float) -> 
 
 def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256,
                lr: float = 1e-3, objective: str = "reverse_kl",
-               samples: torch.Tensor | None = None, generator: torch.Generator,
+               samples: torch.Tensor | None = None,
+               annealing: FabAnnealing | None = None, generator: torch.Generator,
                progress: Callable[[int], None] | None = None, log_every: int = 50,
                max_grad_norm: float = 10.0, max_nonfinite: int = 20,
                lr_decay: bool = True) -> FlowTrainingLog:
     """Adam on `objective`; with `lr_decay` the rate follows a cosine from lr to 0.
 
-    `model` is a `Flow` or an `SNF`; `progress(done)` is called after every step.
+    `model` is a `Flow` or an `SNF`; `progress(done)` is called after every step. `annealing`
+    (objective "fab" only) sets the AIS run of every step.
     """
-    _check_arguments(model, objective, samples, steps, batch_size, log_every)
+    _check_arguments(model, objective, samples, annealing, steps, batch_size, log_every)
     if samples is not None:
         samples = samples.to(dtype=next(model.parameters()).dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -128,8 +149,8 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
     model.train()
     for step in range(1, steps + 1):
         want_log = step % log_every == 0 or step == steps
-        loss, ess = _loss_and_ess(model, target, objective, samples, batch_size, generator,
-                                  want_log)
+        loss, ess = _loss_and_ess(model, target, objective, samples, annealing, batch_size,
+                                  generator, want_log)
         if _finite_step(model, optimizer, loss, max_grad_norm):
             window.append(float(loss.detach()))
             if schedule is not None:   # a skipped step does not advance the schedule
