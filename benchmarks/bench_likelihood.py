@@ -1,7 +1,7 @@
 """Exact divergence (trace of the Jacobian) cost for likelihoods: heatbath's exact divergence
 against a per-dimension autograd loop computing the same trace, for a dense and a hollow MLP.
 
-    .venv/bin/python benchmarks/bench_likelihood.py            # ~2 min on one core
+    .venv/bin/python benchmarks/bench_likelihood.py            # ~1 min on one core
     .venv/bin/python benchmarks/bench_likelihood.py --quick    # smoke run, < 1 min
 
 Networks (both hidden 256, depth 4, untrained but with the output layer at PyTorch's default

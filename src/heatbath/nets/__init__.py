@@ -15,7 +15,8 @@ from torch import nn
 
 from heatbath.errors import UserError
 from heatbath.nets.ema import EMA
-from heatbath.nets.hollow import Flattened, HollowMLP
+from heatbath.nets.flat import Flattened
+from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
