@@ -52,13 +52,17 @@ def method_configs(target: str, quick: bool) -> dict[str, EnergyRunConfig]:
             c.method.steps, c.method.kernel, c.method.n_leapfrog = steps, "hmc", 3
         c.method.dtype = "float32"
         out[label] = c
-    if target == "gmm40":   # FAB's own mode-covering benchmark; ~10 min on ManyWell-32, left out
+    for label, buffer in (("flow (FAB: α = 2 + AIS, replay buffer)", 20000),
+                          ("flow (FAB without buffer)", 0)):
+        if target != "gmm40":   # FAB's mode-covering benchmark; ~10 min on ManyWell-32, left out
+            break
         c = EnergyRunConfig()
         c.method.name, c.method.samples, c.method.dtype = "flow", SAMPLES, "float32"
         c.flow.steps, c.flow.layers, c.flow.hidden = (30 if quick else 1500), 8, 128
         c.flow.objective, c.flow.batch_size, c.flow.fab_steps = "fab", 128, 4
+        c.flow.fab_buffer, c.flow.fab_updates = buffer, 4
         c.method.kernel, c.method.n_leapfrog = "hmc", 3
-        out["flow (FAB: α = 2 + AIS, no buffer)"] = c
+        out[label] = c
     for c in out.values():
         c.target.spec = target
     return out

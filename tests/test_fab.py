@@ -9,7 +9,7 @@ from heatbath.annealing.schedules import linear_betas
 from heatbath.cli import main
 from heatbath.estimators.importance import log_z_importance
 from heatbath.flows import Flow, train_flow
-from heatbath.flows.fab import FabAnnealing, fab_batch
+from heatbath.flows.fab import FabAnnealing, ReplayBuffer, fab_batch
 from heatbath.mcmc.continuous import HMC, HMCParams
 from heatbath.mcmc.moves import MCMCMove
 from test_flows import Z_MAX, _check_log_z, four_modes, randomise_heads, tilted_gaussian
@@ -63,3 +63,33 @@ def test_fab_from_the_cli_and_refused_for_snf(tmp_path, capsys):
     assert main(["fit", "--target", "gaussian", "--method", "snf", "--out", str(bad), "--quiet",
                  "--set", "flow.objective=fab"]) == 2
     assert "needs a tractable log q" in capsys.readouterr().err and not bad.exists()
+
+
+def test_replay_buffer_ring_rescoring_and_priorities():
+    buffer = ReplayBuffer(5)
+    buffer.add(torch.arange(3.0)[:, None], torch.zeros(3), torch.zeros(3))
+    buffer.add(torch.arange(3.0, 7.0)[:, None], torch.tensor([0.0, float("nan"), 0.0, 0.0]),
+               torch.zeros(4))                      # the NaN row is dropped
+    assert buffer.size == 5 and sorted(buffer.x[:, 0].tolist()) == [1.0, 2.0, 3.0, 5.0, 6.0]
+    buffer.rescore(torch.tensor([0, 2]), torch.tensor([-1.0, 0.5]))
+    assert buffer.log_w[0].item() == 1.0 and buffer.log_w[2].item() == -0.5
+    assert buffer.log_q[0].item() == -1.0 and buffer.log_q[2].item() == 0.5
+    # Draws are distinct rows with probability ∝ w: P(row 0 first) = e / (e + e^-0.5 + 3).
+    generator = torch.Generator().manual_seed(0)
+    first = torch.stack([buffer.draw(5, generator)[0] for _ in range(4000)])
+    assert all(len(set(buffer.draw(5, generator).tolist())) == 5 for _ in range(10))
+    p = math.e / (math.e + math.exp(-0.5) + 3)
+    assert abs((first == 0).double().mean().item() - p) < 4 * math.sqrt(p * (1 - p) / 4000)
+
+
+def test_fab_with_a_replay_buffer_covers_modes_with_fewer_evaluations():
+    target = four_modes(a=4.0, std=0.5)
+    flow = Flow(2, layers=4, hidden=32, scale=4.0)
+    annealing = FabAnnealing(linear_betas(4).double(), MCMCMove(HMC, HMCParams(0.3, 3), 1),
+                             buffer=4096, updates=4)
+    log = train_flow(flow, target, steps=300, batch_size=128, lr=3e-3, objective="fab",
+                     annealing=annealing, generator=torch.Generator().manual_seed(0),
+                     log_every=100)
+    unbuffered_evals = 300 * 128 * 4 * 4     # 300 AIS runs of 128 × 4 steps × (1 + 3 leapfrog)
+    assert log.skipped_steps == 0 and log.energy_evals < 0.5 * unbuffered_evals
+    _check_log_z(flow, target, 10_000, seed=1, min_ess=0.3)

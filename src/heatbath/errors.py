@@ -7,3 +7,8 @@ keeps its traceback.
 
 class UserError(Exception):
     """Bad input from the user: the message says what is wrong and how to fix it."""
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    """Training cannot go on (non-finite losses or weights): one line for the CLI, a
+    RuntimeError for library callers."""

@@ -53,8 +53,10 @@ class FlowSection:
     objective: str = "reverse_kl"    # reverse_kl | forward_kl | both | fab
     training_samples: str = "exact"  # forward KL data: exact target samples, or "smc": particles
                                      # of an SMC run on the energy (resampled by weight)
-    fab_steps: int = 8               # fab: AIS steps from q to p²/q in every training step
+    fab_steps: int = 8               # fab: AIS steps from q to p²/q in every AIS run
                                      # (moves: method.kernel, step_size, n_leapfrog)
+    fab_buffer: int = 20000          # fab: replay-buffer capacity in samples (0: no buffer)
+    fab_updates: int = 4             # fab with a buffer: gradient steps per AIS run
     snf_blocks: int = 4              # snf: stochastic blocks interleaved with flow layers
     langevin_steps: int = 1          # snf: Langevin steps per stochastic block
     langevin_step_size: float = 0.01
@@ -88,9 +90,12 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
                        ("method.temperatures", m.temperatures), ("method.replicas", m.replicas),
                        ("method.moves_per_step", m.moves_per_step),
                        ("flow.steps", config.flow.steps), ("flow.batch_size", config.flow.batch_size),
-                       ("flow.fab_steps", config.flow.fab_steps)):
+                       ("flow.fab_steps", config.flow.fab_steps),
+                       ("flow.fab_updates", config.flow.fab_updates)):
         if value < 1:
             raise UserError(f"{key} must be at least 1, got {value}")
+    if config.flow.fab_buffer < 0:
+        raise UserError(f"flow.fab_buffer must be >= 0 (0: no buffer), got {config.flow.fab_buffer}")
     if m.burn_in < 0 or m.step_size < 0 or m.base_scale < 0:
         raise UserError("method.burn_in, method.step_size and method.base_scale must be >= 0")
     if not 0 <= m.beta_start < 1:

@@ -86,10 +86,11 @@ def _train_and_sample(problem: Problem, model) -> EnergyResult:
 
 def _fab_annealing(problem: Problem) -> FabAnnealing | None:
     """FAB's AIS from q to p²/q: a linear β grid and the method's move (step size tuned on U)."""
-    if problem.config.flow.objective != "fab":
+    f = problem.config.flow
+    if f.objective != "fab":
         return None
-    betas = linear_betas(problem.config.flow.fab_steps).to(problem.dtype)
-    return FabAnnealing(betas, problem.move())
+    betas = linear_betas(f.fab_steps).to(problem.dtype)
+    return FabAnnealing(betas, problem.move(), f.fab_buffer, f.fab_updates)
 
 
 def _forward_ess(problem: Problem, flow: Flow) -> dict | None:

@@ -1,4 +1,4 @@
-"""Train a flow (or SNF) on an energy: reverse KL, forward KL from samples, or both.
+"""Train a flow (or SNF) on an energy: reverse KL, forward KL from samples, both, or FAB.
 
 reverse_kl  KL(q‖p) = E_q[log q(x) + U(x)] + log Z, by the reparametrisation trick: x = T_θ(z)
             with z drawn from the base, so the gradient flows through U (targets are
@@ -7,9 +7,10 @@ reverse_kl  KL(q‖p) = E_q[log q(x) + U(x)] + log Z, by the reparametrisation t
 forward_kl  KL(p‖q) = −E_p[log q(x)] + const on given target samples. Mass-covering; needs
             samples and a tractable log q (plain flows only).
 both        the sum of the two.
-fab         the α = 2 divergence D₂(p‖q), mass-covering from the energy alone: each step runs
-            AIS from q towards p²/q and fits q to the weighted AIS samples (see fab.py). Needs
-            a tractable log q and `annealing` (the β grid and the MCMC move).
+fab         the α = 2 divergence D₂(p‖q), mass-covering from the energy alone: AIS runs from q
+            towards p²/q (every step, or every `updates` steps into a replay buffer) and q is
+            fitted to the weighted AIS samples (see fab.py). Needs a tractable log q and
+            `annealing` (the β grid, the MCMC move and the buffer).
 
 Every step is clipped to `max_grad_norm`. A step whose loss or gradient is not finite is skipped
 (counted in the log); after `max_nonfinite` of them training stops with a clear error rather than
@@ -24,16 +25,12 @@ from typing import Callable
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.errors import TrainingDiverged, UserError
 from heatbath.estimators.importance import kish_ess
-from heatbath.flows.fab import FabAnnealing, fab_batch, fab_loss
+from heatbath.flows.fab import FabAnnealing, FabObjective
 from heatbath.targets.base import EnergyTarget
 
 OBJECTIVES = ("reverse_kl", "forward_kl", "both", "fab")
-
-
-class TrainingDiverged(UserError, RuntimeError):
-    """Too many non-finite steps: one line for the CLI, a RuntimeError for library callers."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +76,14 @@ def _forward_kl(model, samples: torch.Tensor, batch_size: int,
     return -model.log_prob(samples[index.to(samples.device)]).mean()
 
 
-def _loss_and_ess(model, target: EnergyTarget, objective: str, samples, annealing,
-                  batch_size: int, generator: torch.Generator,
+def _loss_and_ess(model, target: EnergyTarget, objective: str, samples,
+                  fab: FabObjective | None, batch_size: int, generator: torch.Generator,
                   want_ess: bool) -> tuple[torch.Tensor, float]:
     """The step's loss, and (when asked) the reverse ESS fraction of a flow batch."""
     loss = torch.zeros(())
     ess = math.nan
-    if objective == "fab":
-        x, log_w = fab_batch(model, target, batch_size, generator, annealing)
-        return fab_loss(model, x, log_w), _fresh_ess(model, target, batch_size, generator,
-                                                     want_ess)
+    if fab is not None:
+        return fab.loss(), _fresh_ess(model, target, batch_size, generator, want_ess)
     if objective in ("reverse_kl", "both"):
         batch = model.weighted_sample(batch_size, generator, target)
         loss = loss - batch.log_w.mean()
@@ -143,16 +138,20 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if lr_decay
                 else None)
+    fab = (FabObjective(model, target, annealing, batch_size, generator)
+           if objective == "fab" else None)
     evals_before = target.energy_evals
     logged_steps, logged_losses, logged_ess, window = [], [], [], []
     skipped = 0
     model.train()
     for step in range(1, steps + 1):
         want_log = step % log_every == 0 or step == steps
-        loss, ess = _loss_and_ess(model, target, objective, samples, annealing, batch_size,
+        loss, ess = _loss_and_ess(model, target, objective, samples, fab, batch_size,
                                   generator, want_log)
         if _finite_step(model, optimizer, loss, max_grad_norm):
             window.append(float(loss.detach()))
+            if fab is not None:
+                fab.after_update()
             if schedule is not None:   # a skipped step does not advance the schedule
                 schedule.step()
         else:
