@@ -48,7 +48,7 @@ def _training_samples(problem: Problem):
     if samples is None:
         raise UserError(f"flow.objective={f.objective} needs exact samples, which "
                         f"{problem.target.name} cannot draw; set flow.training_samples=smc "
-                        f"(particles from the energy alone) or use reverse_kl")
+                        f"(particles from the energy alone), or use reverse_kl or fab")
     return samples.to(problem.dtype).flatten(1)
 
 
