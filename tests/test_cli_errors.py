@@ -47,6 +47,10 @@ def test_bad_arrays(tmp_path, capsys, arrays, fragment):
     (["--set", "sample.sampler=magic"], "magic"),
     (["--set", "path.name=nowhere"], "nowhere"),
     (["--set", "nonsense"], "section.key=value"),
+    (["--set", "model.hidden=-3"], "hidden"),
+    (["--set", "model.net=hollow", "--set", "model.features=0"], "features"),
+    (["--set", "path.name=ve", "--set", "path.sigma_max=-1"], "sigma_max"),
+    (["--set", "path.name=vp", "--set", "path.beta_max=-2"], "beta_max"),
 ])
 def test_bad_settings(tmp_path, capsys, args, fragment):
     code, err = run_cli(["fit", "--data", "builtin:moons:n=100", "--out", str(tmp_path / "r")]
@@ -91,7 +95,45 @@ def test_unknown_sampler_and_bad_cond(tiny_run, tmp_path, capsys):
     assert_one_line_error(code, err, "without conditions")
     code, err = run_cli(["sample", str(tiny_run), "--out", str(tmp_path / "s.txt")], capsys)
     assert_one_line_error(code, err, ".npz")
+    code, err = run_cli(["sample", str(tiny_run), "-n", "-1", "--cond", "1"], capsys)
+    assert_one_line_error(code, err, "-n")
     assert not list(tmp_path.iterdir())
+
+
+def test_bad_unet_settings_on_images(tmp_path, capsys):
+    for setting in ("model.base=0", "model.mults=[a]"):
+        code, err = run_cli(["fit", "--data", "builtin:digits:n=100", "--set", setting,
+                             "--out", str(tmp_path / "r")], capsys)
+        assert_one_line_error(code, err, "unet")
+        assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("method,setting,fragment", [
+    ("snf", "flow.snf_blocks=0", "flow.snf_blocks"),
+    ("ais", "method.steps=1", "method.steps"),
+    ("pt", "method.temperatures=1", "method.temperatures"),
+    ("ti", "method.chains=1", "method.chains"),
+    ("mcmc", "method.step_size=nan", "method.step_size"),
+])
+def test_bad_energy_method_sizes(tmp_path, capsys, method, setting, fragment):
+    code, err = run_cli(["fit", "--target", "gaussian", "--method", method, "--set", setting,
+                         "--out", str(tmp_path / "r")], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_interrupted_command_returns_its_exit_code(monkeypatch, capsys):
+    import typer
+
+    import heatbath.cli as cli
+
+    def interrupted(**_):
+        raise typer.Abort()
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    assert cli.main(["demo"]) == 130
+    monkeypatch.setattr(cli, "app", lambda **_: 130)   # click's return for a Ctrl-C'd command
+    assert cli.main(["demo"]) == 130
 
 
 def test_corrupt_checkpoint(tiny_run, tmp_path, capsys):

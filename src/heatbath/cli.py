@@ -98,7 +98,7 @@ def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml
 
 @app.command()
 def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
-           n: int = typer.Option(1000, "-n", help="number of samples"),
+           n: int = typer.Option(1000, "-n", min=1, help="number of samples"),
            sampler: Optional[str] = typer.Option(None, "--sampler"),
            nfe: Optional[int] = typer.Option(None, "--nfe", help="network evaluations per sample"),
            guidance: float = typer.Option(0.0, "--guidance"),
@@ -122,7 +122,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
 @app.command()
 def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
              data: Optional[str] = typer.Option(None, "--data", help="evaluate on this data instead"),
-             n: Optional[int] = typer.Option(None, "-n"),
+             n: Optional[int] = typer.Option(None, "-n", min=1),
              as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
              seed: int = typer.Option(0, "--seed"),
              versus: Optional[Path] = typer.Option(None, "--versus", metavar="OTHER_RUN",
@@ -140,8 +140,6 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         result = free_energy_difference(run_dir, versus, seed)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
         return
-    if n is not None and n < 1:
-        raise UserError(f"-n must be at least 1, got {n}")
     if info["kind"] == "data":
         if observables:
             raise UserError("--observable applies to energy runs")
@@ -210,7 +208,7 @@ def demo(out: Optional[Path] = typer.Option(None, "--out"),
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -218,12 +216,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         typer.echo(f"error: {exc.format_message()}{hint}", err=True)
         return 2
-    except click_exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except click_exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    return 0
+    # Without standalone mode click returns the exit code of an interrupted command (130 for
+    # Ctrl-C) instead of raising it; a command that finished returns None.
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from heatbath.checkpoint import load_checkpoint, save_checkpoint
 from heatbath.config import RunConfig
 from heatbath.couplings import couple
-from heatbath.errors import UserError
+from heatbath.errors import TrainingDiverged, UserError
 from heatbath.losses import regression_loss, sample_times
 from heatbath.nets import EMA
 from heatbath.runs import append_metrics, truncate_metrics
@@ -150,7 +150,7 @@ def _loop(job, ctx, model, net, ema, optimizer, generator, step, progress) -> No
         step += 1
         window.append(loss.item())
         if not math.isfinite(window[-1]):
-            raise UserError(f"training diverged at step {step} (loss {window[-1]}); lower "
+            raise TrainingDiverged(f"training diverged at step {step} (loss {window[-1]}); lower "
                             f"train.lr, then continue from the last checkpoint with --resume")
         if ctx.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
             append_metrics(job.run_dir, {"step": step, "loss": sum(window) / len(window),

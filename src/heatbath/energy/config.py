@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from heatbath.errors import UserError
@@ -94,6 +95,19 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
                        ("flow.fab_updates", config.flow.fab_updates)):
         if value < 1:
             raise UserError(f"{key} must be at least 1, got {value}")
+    f = config.flow
+    for key, value in (("flow.layers", f.layers), ("flow.hidden", f.hidden), ("flow.bins", f.bins),
+                       ("flow.snf_blocks", f.snf_blocks)):
+        if value < 1:
+            raise UserError(f"{key} must be at least 1, got {value}")
+    if f.langevin_steps < 0:
+        raise UserError(f"flow.langevin_steps must be >= 0, got {f.langevin_steps}")
+    for key, value in (("flow.lr", f.lr), ("flow.langevin_step_size", f.langevin_step_size)):
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{key} must be a positive number, got {value}")
+    if not math.isfinite(m.step_size):
+        raise UserError(f"method.step_size must be a finite number (0: tuned), got {m.step_size}")
+    _check_method_sizes(m)
     if config.flow.fab_buffer < 0:
         raise UserError(f"flow.fab_buffer must be >= 0 (0: no buffer), got {config.flow.fab_buffer}")
     if m.burn_in < 0 or m.step_size < 0 or m.base_scale < 0:
@@ -106,6 +120,20 @@ def validate(config: EnergyRunConfig, discrete: bool) -> None:
         raise UserError("method.replicas must be at least 2 for SMC (it sets the error bar)")
     if m.name == "ti" and m.temperatures < 3:
         raise UserError("method.temperatures must be at least 3 for thermodynamic integration")
+
+
+def _check_method_sizes(m: MethodSection) -> None:
+    """Sizes below which a method has nothing to compute (or no error bar)."""
+    if m.name in ("ais", "smc") and m.steps < 2:
+        raise UserError(f"method.steps must be at least 2 for {m.name} (annealing steps), "
+                        f"got {m.steps}")
+    if m.name == "pt" and m.temperatures < 2:
+        raise UserError(f"method.temperatures must be at least 2 for pt, got {m.temperatures}")
+    if m.name == "ti" and m.chains < 2:
+        raise UserError(f"method.chains must be at least 2 for ti (it sets the error bar), "
+                        f"got {m.chains}")
+    if not 0 < m.ess_threshold <= 1:
+        raise UserError(f"method.ess_threshold must be in (0, 1], got {m.ess_threshold}")
 
 
 def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:

@@ -72,11 +72,17 @@ def build_net(
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        if kind in ("mlp", "hollow"):
-            net = _build_vector_net(kind, shape, hidden, depth, features, time_dim, num_classes,
-                                    cond_dim)
-        else:
-            net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim)
+        try:
+            if kind in ("mlp", "hollow"):
+                net = _build_vector_net(kind, shape, hidden, depth, features, time_dim,
+                                        num_classes, cond_dim)
+            else:
+                net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes,
+                                  cond_dim)
+        except NetConfigError:
+            raise
+        except (ValueError, TypeError) as exc:   # the constructors check their own sizes
+            raise NetConfigError(f"bad {kind!r} network settings: {exc}") from None
     return net if dtype is None else net.to(dtype)
 
 

@@ -11,6 +11,17 @@ import math
 
 import torch
 
+from heatbath.errors import UserError
+
+
+class ScheduleError(UserError, ValueError):
+    """Impossible schedule parameters: one line for the CLI, a ValueError for library callers."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ScheduleError(message)
+
 
 class Schedule:
     """α(t), σ(t), α'(t), σ'(t) on t ∈ [0, 1]; λ(t) = σ/α decreases from noise to data."""
@@ -99,6 +110,8 @@ class VPLinearSchedule(Schedule):
     name = "vp"
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0) -> None:
+        _require(0 <= beta_min <= beta_max and beta_max > 0,
+                 f"vp needs 0 <= beta_min <= beta_max, beta_max > 0; got {beta_min}, {beta_max}")
         self.beta_min, self.beta_max = beta_min, beta_max
 
     def _log_alpha(self, t):
@@ -131,6 +144,7 @@ class VPCosineSchedule(Schedule):
     name = "cosine"
 
     def __init__(self, offset: float = 0.008) -> None:
+        _require(0 <= offset < 1, f"cosine needs an offset in [0, 1), got {offset}")
         self.offset = offset
         self._norm = math.cos(0.5 * math.pi * offset / (1 + offset))
 
@@ -162,6 +176,8 @@ class VESchedule(Schedule):
     name = "ve"
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0) -> None:
+        _require(0 < sigma_min < sigma_max,
+                 f"ve needs 0 < sigma_min < sigma_max; got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
         self._log_ratio = math.log(sigma_min / sigma_max)
 
@@ -192,6 +208,8 @@ class EDMSchedule(Schedule):
     name = "edm"
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0) -> None:
+        _require(0 < sigma_min < sigma_max,
+                 f"edm needs 0 < sigma_min < sigma_max; got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
 
     def alpha(self, t):
@@ -219,6 +237,7 @@ class InterpolantSchedule(Schedule):
     name = "interpolant"
 
     def __init__(self, gamma_scale: float = 1.0) -> None:
+        _require(gamma_scale >= 0, f"interpolant needs gamma_scale >= 0, got {gamma_scale}")
         self.gamma_scale = gamma_scale
 
     def alpha(self, t):
