@@ -96,9 +96,6 @@ class RunConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 
 
@@ -121,11 +118,8 @@ def _coerce(value, default, where: str):
     if isinstance(default, list):
         if isinstance(value, list):
             return value
-        if isinstance(value, str):
-            try:
-                return [parse_value(v) for v in value.strip("[]").split(",") if v.strip()]
-            except ValueError:
-                pass
+        if isinstance(value, str):   # parse_value never raises: items stay text if not numbers
+            return [parse_value(v) for v in value.strip("[]").split(",") if v.strip()]
         raise UserError(f"{where} must be a list like [1, 2], got {value!r}")
     if isinstance(value, str):
         return value
@@ -156,9 +150,8 @@ def apply_overrides(config, overrides: list[str]) -> None:
         key, eq, text = item.partition("=")
         if not eq:
             raise UserError(f"bad --set '{item}': write --set section.key=value")
-        value = parse_value(text)
-        if text.strip().startswith("["):
-            value = text
+        # Lists stay text here; _coerce splits them against the setting's default.
+        value = text if text.strip().startswith("[") else parse_value(text)
         set_value(config, key.strip(), value)
 
 

@@ -18,10 +18,10 @@ from heatbath.checkpoint import save_model
 from heatbath.config import RunConfig, load_config, to_toml
 from heatbath.data import DataSet, load_source, split_holdout
 from heatbath.errors import UserError
-from heatbath.model_io import DTYPES, load_run
+from heatbath.model_io import load_run
 from heatbath.resolve import make_net, make_path, net_options, resolve_config
-from heatbath.runs import (atomic_save_npz, atomic_save_tensors, atomic_write_json,
-                           atomic_write_text, default_run_dir, read_run_info)
+from heatbath.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
+                           atomic_write_text, check_out_dir, default_run_dir, read_run_info)
 from heatbath.samplers import SamplerSettings
 from heatbath.train import TrainingJob, distributed_context, train
 
@@ -76,9 +76,7 @@ def _check_out_dir(out: Path, resume: bool) -> None:
     if resume:
         read_run_info(out)
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} already exists and is not empty; choose another --out, or "
-                        f"continue that run with --resume")
+    check_out_dir(out, hint=", or continue that run with --resume")
 
 
 def resumed_config(out: Path, overrides_applied: RunConfig | None) -> RunConfig:

@@ -13,9 +13,8 @@ from heatbath.errors import UserError
 from heatbath.field import Field
 from heatbath.likelihood import LogLikelihood, log_likelihood
 from heatbath.resolve import make_net, make_path
-from heatbath.runs import load_tensors, read_run_info
+from heatbath.runs import DTYPES, load_tensors, read_run_info
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass

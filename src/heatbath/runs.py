@@ -31,6 +31,13 @@ from safetensors.torch import load_file, save
 from heatbath.errors import UserError
 
 RUN_JSON = "run.json"
+DTYPES = {"float32": torch.float32, "float64": torch.float64}   # the dtype names configs use
+
+
+def check_out_dir(out: Path, hint: str = "") -> None:
+    """Refuse to write a new run into a non-empty path: an existing run is never overwritten."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} already exists and is not empty; choose another --out{hint}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

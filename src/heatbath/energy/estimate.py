@@ -8,7 +8,6 @@ whose errors come from independent chains, and an ESS from the integrated autoco
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from heatbath.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
+from heatbath.mcmc.spins import magnetisation
 from heatbath.runs import read_run_info
 
 
@@ -56,7 +56,7 @@ def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
     if weighted:
         found, tail = _weighted_estimates(log_w, energy, seed)
         if target.discrete:
-            m = torch.as_tensor(x).flatten(1).mean(1).abs().double()
+            m = magnetisation(torch.as_tensor(x)).abs().double()
             found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)
         log_z = found.pop("log_z_is")
         method_log_z = stored.get("log_z")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from heatbath import __version__
@@ -18,12 +17,9 @@ from heatbath.energy.config import EnergyRunConfig, resolved_kernel, validate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.errors import UserError
-from heatbath.runs import (atomic_save_npz, atomic_save_tensors, atomic_write_json,
-                           atomic_write_text, default_run_dir)
+from heatbath.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
+                           atomic_write_text, check_out_dir, default_run_dir)
 from heatbath.targets.registry import build_target
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 def _methods():
     from heatbath.energy import flow_methods, sampling_methods as s
@@ -79,16 +75,12 @@ def result_record(result: EnergyResult) -> dict:
             "log_z": None if result.log_z is None else result.log_z.to_json()}
 
 
-def check_out_dir(out: Path | None) -> None:
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} already exists and is not empty; choose another --out")
-
-
 def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
     from heatbath.energy.estimate import estimate_energy_result
     from heatbath.report import write_report
 
-    check_out_dir(out)
+    if out is not None:
+        check_out_dir(out)
     result, problem = run_method(config)
     run_dir = out or default_run_dir(f"{problem.target.name}-{config.method.name}")
     arrays = sample_arrays(result, problem.target)

@@ -10,7 +10,7 @@ import torch
 from heatbath.checkpoint import load_model_weights
 from heatbath.config import fill_config, read_toml
 from heatbath.energy.config import EnergyRunConfig
-from heatbath.energy.fit import DTYPES
+from heatbath.runs import DTYPES
 from heatbath.energy.flow_methods import build_model
 from heatbath.errors import UserError
 from heatbath.flows import importance_sample

@@ -18,10 +18,7 @@ from heatbath.energy.results import EnergyResult
 from heatbath.estimate import Estimate
 from heatbath.estimators.integration import thermodynamic_integration
 from heatbath.mcmc import TemperedDensity, parallel_tempering
-
-
-def _spin_abs_magnetisation(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(1).mean(1).abs()
+from heatbath.mcmc.spins import magnetisation
 
 
 def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep: bool):
@@ -52,7 +49,7 @@ def _equal_weight_result(problem: Problem, kept: list, diagnostics: dict) -> Ene
     flat = trace.transpose(0, 1).reshape(steps * chains, *trace.shape[2:])
     energy = problem.target.energy(flat)
     traces = energy.reshape(chains, steps)
-    observable = (_spin_abs_magnetisation(flat).reshape(chains, steps)
+    observable = (magnetisation(flat).abs().reshape(chains, steps)
                   if problem.discrete else None)
     return EnergyResult(flat, torch.zeros(len(flat), dtype=flat.dtype), energy, False,
                         energy_traces=traces, abs_magnetisation_traces=observable,

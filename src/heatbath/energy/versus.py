@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heatbath.annealing.smc import systematic_resample
+
 from heatbath.errors import UserError
 from heatbath.estimators.autocorr import integrated_time
 from heatbath.estimators.free_energy import bar, exp_estimator, mbar
@@ -41,11 +43,8 @@ def _representative(arrays: dict, weighted: bool, seed: int) -> torch.Tensor:
     x = torch.as_tensor(arrays["x"])
     if weighted:
         log_w = torch.as_tensor(arrays["log_w"], dtype=torch.float64)
-        w = torch.softmax(log_w, 0)
-        n = len(w)
-        u = (torch.rand(1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-             + torch.arange(n, dtype=torch.float64)) / n
-        return x[torch.searchsorted(torch.cumsum(w, 0), u).clamp(max=n - 1)]
+        rows = systematic_resample(log_w[None], torch.Generator().manual_seed(seed))[0]
+        return x[rows]
     traces = arrays.get("energy_traces")
     if traces is None:
         return x

@@ -44,8 +44,8 @@ def ising_energy(spins: torch.Tensor, J: float = 1.0, h: float = 0.0) -> torch.T
 
 
 def magnetisation(spins: torch.Tensor) -> torch.Tensor:
-    """Magnetisation per site m = Σ s / (L·M), (B,)."""
-    return spins.mean(dim=(1, 2))
+    """Magnetisation per site m = Σ s / (L·M), (B,); any event shape (flat rows too)."""
+    return spins.flatten(1).mean(dim=1)
 
 
 def uniform_spins(n: int, L: int, M: int, generator: torch.Generator,
