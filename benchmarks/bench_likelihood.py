@@ -136,7 +136,9 @@ def trace_gaps(field, x: torch.Tensor, contenders: dict) -> dict[str, float]:
     return gaps
 
 
-def time_case(network: str, dim: int, batch: int, repeats: int) -> list[list[str]]:
+def time_case(network: str, dim: int, batch: int, repeats: int) -> list[list]:
+    """[network, dim, batch, contender, median ms, speed-up vs the loop, max abs Δ trace] rows,
+    numbers unformatted (`per_eval_cells` formats them for the table)."""
     field, contenders = make_field(network, dim), CONTENDERS[network]
     x = torch.randn(batch, dim, generator=torch.Generator().manual_seed(dim)).to(DEVICE)
     gaps = trace_gaps(field, x, contenders)   # also the warm-up call of every contender
@@ -148,12 +150,13 @@ def time_case(network: str, dim: int, batch: int, repeats: int) -> list[list[str
     medians = {name: median_ms(values) for name, values in durations.items()}
     log(f"  {network} dim {dim} batch {batch}: "
         + ", ".join(f"{n} {m:.1f} ms" for n, m in medians.items()))
-    rows = []
-    for name, ms in medians.items():
-        speedup = medians[BASELINE] / ms
-        rows.append([network, dim, batch, name, f"{ms:.1f}", f"{speedup:.2f}×",
-                     f"{gaps[name]:.1e}"])
-    return rows
+    return [[network, dim, batch, name, ms, medians[BASELINE] / ms, gaps[name]]
+            for name, ms in medians.items()]
+
+
+def per_eval_cells(row: list) -> list:
+    network, dim, batch, name, ms, speedup, gap = row
+    return [network, dim, batch, name, f"{ms:.1f}", f"{speedup:.2f}×", f"{gap:.1e}"]
 
 
 # --- whole log-likelihood with a fixed-step solver -------------------------------------------
@@ -194,8 +197,9 @@ def time_log_likelihood(network: str, dim: int, batch: int, steps: int) -> list[
     return rows
 
 
-def goal_line(rows: list[list[str]], network: str, batch: int) -> str:
-    speedup = next(float(r[5].rstrip("×")) for r in rows
+def goal_line(rows: list[list], network: str, batch: int) -> str:
+    """Verdict on the goal, from the unformatted rows of `time_case`."""
+    speedup = next(r[5] for r in rows
                    if r[0] == network and r[1] == GOAL_DIM and r[2] == batch
                    and r[3] == "heatbath exact_divergence")
     verdict = "met" if speedup >= GOAL_SPEEDUP else "NOT met"
@@ -221,7 +225,8 @@ def main() -> None:
     ll_rows = [row for network in NETWORKS
                for row in time_log_likelihood(network, GOAL_DIM, args.batch, ode_steps)]
     per_eval = markdown_table(["network", "dim", "batch", "contender", "median ms / divergence",
-                               "speed-up vs loop", "max abs Δ trace vs loop"], rows)
+                               "speed-up vs loop", "max abs Δ trace vs loop"],
+                              [per_eval_cells(row) for row in rows])
     whole = markdown_table(["network", "dim", "batch", "divergence", "NFE", "seconds",
                             "speed-up vs loop", "max abs Δ log q vs loop"], ll_rows)
     setup = (f"heatbath MLPs hidden {HIDDEN}, depth {DEPTH} (hollow: features {FEATURES}); "

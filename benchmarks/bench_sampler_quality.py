@@ -109,7 +109,7 @@ class DiscreteEpsModel:
 
 def make_scheduler(kind: str, path):
     diffusers = require("diffusers", "the diffusers scheduler contenders",
-                        "pip install diffusers -c /tmp/constraints.txt")
+                        "bash scripts/setup.sh bench")
     betas = betas_from_alphas_cumprod(discrete_alphas_cumprod(path))
     if kind == "dpm":
         return diffusers.DPMSolverMultistepScheduler(

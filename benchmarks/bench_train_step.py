@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from common import log, markdown_table, pin_threads, require, write_report
+from common import log, markdown_table, pin_threads, require, time_calls, write_report
 
 THREADS = pin_threads()
 
@@ -124,9 +124,9 @@ def handwritten_loss(net, x1, z, t) -> torch.Tensor:
 
 def make_flow_matching_loss():
     fm_path = require("flow_matching.path", "the flow_matching contender",
-                      "pip install flow_matching -c /tmp/constraints.txt")
+                      "bash scripts/setup.sh bench")
     scheduler = require("flow_matching.path.scheduler", "the flow_matching contender",
-                        "pip install flow_matching -c /tmp/constraints.txt")
+                        "bash scripts/setup.sh bench")
     path = fm_path.AffineProbPath(scheduler=scheduler.CondOTScheduler())
 
     def loss(net, x1, z, t):
@@ -176,15 +176,6 @@ class StepTimes:
         return [d for block in self.blocks[warmup_blocks:] for d in block[1:]]
 
 
-def time_block(loop: PlainLoop, block: int) -> list:
-    durations = []
-    for _ in range(block):
-        started = time.perf_counter()
-        loop.step()
-        durations.append(time.perf_counter() - started)
-    return durations
-
-
 def measure_case(case: Case, steps: int, block: int) -> dict[str, StepTimes]:
     job, _, _ = prepare_job(heatbath_config(case, steps), Path("."))
     initial_net = copy.deepcopy(job.net)
@@ -206,7 +197,7 @@ def measure_case(case: Case, steps: int, block: int) -> dict[str, StepTimes]:
             names = list(plain)
             shift = (step // block) % len(names)     # rotate who runs right after heatbath
             for name in names[shift:] + names[:shift]:
-                results[name].blocks.append(time_block(plain[name], block))
+                results[name].blocks.append(time_calls(plain[name].step, block, warmup=0))
             if step % (10 * block) == 0:
                 log(f"  {case.label}: step {step}/{steps}")
         resumed[0] = time.perf_counter()

@@ -69,6 +69,13 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
 
 
+def add_ratio_column(rows: list[dict], key: str, name: str) -> None:
+    """Append `name`: each row's `key` divided by the best (smallest) one, as '1.0x'."""
+    best = max(min(float(r[key]) for r in rows), 1e-300)
+    for row in rows:
+        row[name] = f"{float(row[key]) / best:.1f}x"
+
+
 def environment_lines(threads: int) -> list[str]:
     """Provenance of a result table: the command, versions, thread count and date."""
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python"] + sys.argv)

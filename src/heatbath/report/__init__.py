@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from heatbath.errors import UserError
 from heatbath.report.html import page
-from heatbath.report.io import atomic_write_text, read_run
+from heatbath.report.io import read_run
 from heatbath.report.sections import all_sections
+from heatbath.runs import atomic_write_text
 
 REPORT_NAME = "report.html"
 
@@ -21,9 +23,17 @@ __all__ = ["write_report", "REPORT_NAME"]
 
 
 def write_report(run_dir) -> Path:
-    """Write RUN_DIR/report.html and return its path (UserError if run.json is missing/bad)."""
+    """Write RUN_DIR/report.html and return its path.
+
+    UserError if run.json is missing or bad, or if report.html cannot be written (read-only
+    directory, a directory in its place, a full disk, ...).
+    """
     files = read_run(Path(run_dir))
     title = f"heatbath report: {files.info.get('name') or Path(run_dir).name}"
     path = Path(run_dir) / REPORT_NAME
-    atomic_write_text(path, page(title, all_sections(files)))
+    text = page(title, all_sections(files))
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -14,6 +14,8 @@ import math
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from heatbath.report.table import is_number
+
 DPI = 80
 PANEL = (4.0, 3.0)   # inches per panel: small keeps the report fast to write and to load
 
@@ -38,19 +40,15 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def metric_series(metrics: list[dict]) -> dict[str, tuple[list, list]]:
     """{key: (steps, values)} for every numeric metric except step/elapsed, in log order."""
     series: dict[str, tuple[list, list]] = {}
     for index, record in enumerate(metrics):
         step = record.get("step", index)
-        if not _is_number(step):
+        if not is_number(step):
             step = index
         for key, value in record.items():
-            if key in _NOT_PLOTTED or not _is_number(value):
+            if key in _NOT_PLOTTED or not is_number(value):
                 continue
             steps, values = series.setdefault(key, ([], []))
             steps.append(step)

@@ -3,16 +3,14 @@
 Only run.json is required. Every other file is optional: a missing file is silently skipped
 (its section is left out), and a file that exists but cannot be read is skipped with a note
 ("could not read X: why") that the report shows, because a report that crashes on one bad file
-is worse than a report with a hole in it. Deliberately torch-free: the report should not pay
-for importing torch just to draw a few PNGs.
+is worse than a report with a hole in it. run.json is read, and the report written, by the
+helpers of `heatbath.runs` (which imports torch; every caller of the report has already).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from heatbath.errors import UserError
+from heatbath.runs import RUN_JSON, read_run_info
 
 # Plots never need more than this many configurations; reading more would only slow the report.
 # 1-D arrays (log weights, energies) are kept whole so that weight summaries match the estimates.
@@ -56,16 +55,11 @@ def read_run(run_dir: Path) -> RunFiles:
 
 
 def _read_info(run_dir: Path) -> dict:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a heatbath run directory (no run.json)")
+    """`read_run_info`, with an unreadable run.json also a one-line UserError."""
     try:
-        info = _read_json_object(path)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path} is corrupt: {exc}") from None
-    if info.get("kind") not in ("data", "energy"):
-        raise UserError(f"{path} is not a heatbath run description")
-    return info
+        return read_run_info(run_dir)
+    except OSError as exc:
+        raise UserError(f"cannot read {run_dir / RUN_JSON}: {exc.strerror or exc}") from None
 
 
 def _guarded(files: RunFiles, name: str, reader):
@@ -144,16 +138,3 @@ def normalised_weights(log_w: np.ndarray | None, n: int) -> np.ndarray | None:
         return None
     w = np.exp(lw - top)
     return w / w.sum()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

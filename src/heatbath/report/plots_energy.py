@@ -10,16 +10,12 @@ import math
 
 import numpy as np
 
+from heatbath.estimators.importance import kish_ess
 from heatbath.report.figures import new_figure, to_data_uri
 from heatbath.report.plots_data import image_mosaic
 
 MAX_EXACT_PANELS = 6
 SPIN_GRID = 4   # 4 x 4 = 16 configurations
-
-
-def kish_ess_fraction(weights: np.ndarray) -> float:
-    """Kish effective sample size (Σw)² / Σw² as a fraction of n, for normalised weights."""
-    return float(1.0 / np.sum(weights ** 2) / len(weights))
 
 
 def energy_histogram(energy: np.ndarray, weights: np.ndarray | None) -> str | None:
@@ -43,12 +39,16 @@ def energy_histogram(energy: np.ndarray, weights: np.ndarray | None) -> str | No
 
 def log_weight_histogram(weights: np.ndarray) -> str:
     """log of the normalised weights; a long left tail means most samples barely count."""
-    log_w = np.log(weights[weights > 0])
+    with np.errstate(divide="ignore"):   # zero weight -> log weight -inf, which kish_ess takes
+        log_w = np.log(weights)
+    # kish_ess needs two samples; one sample is its own target sample (fraction 1).
+    ess = kish_ess(log_w).value if len(weights) > 1 else 1.0
+    log_w = log_w[weights > 0]
     fig, (ax,) = new_figure()
     ax.hist(log_w, bins=50, histtype="stepfilled", alpha=0.7)
     ax.axvline(-math.log(len(weights)), color="k", lw=1, ls="--", label="uniform 1/n")
     ax.set_xlabel("log normalised weight", fontsize=8)
-    ax.set_title(f"log weights (Kish ESS fraction {kish_ess_fraction(weights):.3g})", fontsize=9)
+    ax.set_title(f"log weights (Kish ESS fraction {ess:.3g})", fontsize=9)
     ax.legend(fontsize=7)
     ax.tick_params(labelsize=7)
     return to_data_uri(fig)

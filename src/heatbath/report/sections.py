@@ -77,7 +77,7 @@ def energy_sections(files: RunFiles) -> list[str]:
 def _weights(arrays: dict) -> np.ndarray | None:
     log_w = arrays.get("log_w")
     n = len(arrays["energy"]) if np.ndim(arrays.get("energy")) >= 1 else np.size(log_w)
-    return normalised_weights(log_w, n) if log_w is not None else None
+    return normalised_weights(log_w, n)
 
 
 def _weights_section(arrays: dict, weights) -> str:

@@ -1,7 +1,8 @@
 """The header of the report: name, kind, status, step, and a one-paragraph plain-English summary.
 
-run.json is written by other code and may lack fields (or hold unexpected types), so every
-lookup goes through `_get`, which answers None rather than raising.
+run.json is written by other code and may lack fields (or hold unexpected types), so no lookup
+may raise: top-level fields are read with `.get` (sub-dictionaries after an isinstance check),
+and nested paths through `_get`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from heatbath.report.table import exact_values, fmt, z_score
 
 
 def _get(mapping, *keys):
+    """mapping[k1][k2]..., or None as soon as a level is missing or not a dictionary."""
     for key in keys:
         if not isinstance(mapping, dict):
             return None

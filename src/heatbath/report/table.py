@@ -25,13 +25,16 @@ def fmt(value) -> str:
     return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
+def is_number(value) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _number(value) -> float | None:
     """A finite float from a number or a {"value": number} object, else None."""
     if isinstance(value, dict):
         value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if is_number(value) else None
 
 
 def exact_values(estimate: dict | None, run_info: dict) -> dict[str, float]:
