@@ -62,11 +62,22 @@ def test_every_sampler_runs_from_the_cli(run_dir, tmp_path, sampler):
 
 def test_sample_with_log_q(run_dir, tmp_path):
     out = tmp_path / "q.npz"
-    assert main(["sample", str(run_dir), "-n", "8", "--log-q", "--out", str(out),
+    assert main(["sample", str(run_dir), "-n", "8", "--seed", "3", "--log-q", "--out", str(out),
                  "--quiet"]) == 0
     data = np.load(out)
     assert data["log_q"].shape == (8,) and np.isfinite(data["log_q"]).all()
     assert "log_q_stderr" not in data.files       # 2-D: exact divergence, no error to report
+    # Round trip: the stored log q is the reloaded model's log-likelihood of the stored x.
+    import torch
+
+    from heatbath.model_io import load_run
+
+    run = load_run(run_dir)
+    x = torch.as_tensor(data["x"])
+    assert x.dtype == run.dtype == torch.float32 and data["log_q"].dtype == np.float32
+    found = run.log_likelihood(x, seed=3)
+    assert found.method == "exact"
+    np.testing.assert_allclose(data["log_q"], found.log_q.numpy(), rtol=0, atol=1e-6)
 
 
 def test_estimate_json(run_dir, capsys):

@@ -12,7 +12,7 @@ from heatbath.cli import main
 from heatbath.field import Field
 from heatbath.likelihood import (EXACT_MAX_DIM, exact_divergence, hollow_divergence,
                                  log_likelihood, vmapped_divergence)
-from heatbath.nets import HollowMLP, build_net
+from heatbath.nets import EMA, HollowMLP, build_net
 from heatbath.paths import build_path
 
 
@@ -40,8 +40,13 @@ def test_context_of_each_coordinate_reads_every_other_coordinate_and_never_its_o
 
 def test_masks_are_rebuilt_not_saved_and_ema_ignores_them():
     net = small_hollow(4)
-    assert not any("mask" in key for key in net.state_dict())
-    assert all(not b.is_floating_point() for name, b in net.named_buffers() if "mask" in name)
+    masks = {name: b for name, b in net.named_buffers() if "mask" in name}
+    assert masks                                  # the masked layers do hold mask buffers ...
+    assert not any("mask" in key for key in net.state_dict())      # ... that are not saved
+    assert all(not b.is_floating_point() for b in masks.values())
+    ema = EMA(net)
+    assert ema.shadow and not any("mask" in key for key in ema.shadow)
+    assert not any("mask" in key for key in ema.state_dict())
 
 
 FIELDS = {   # (path, prediction, conditioning): every conversion the Field applies
