@@ -23,7 +23,7 @@ import torch
 from common import add_ratio_column, markdown_table, pin_threads, write_report
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.fit import run_method
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 from heatbath.estimators.importance import kish_ess
 from heatbath.flows import importance_sample
 from heatbath.targets.benchmarks import GMM_STD, fab_gmm_means

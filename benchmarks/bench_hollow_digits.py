@@ -7,7 +7,7 @@ For each training seed, `heatbath fit --data builtin:digits` trains `model.net=m
 `model.net=hollow` with the same settings (flow matching, class-conditional, `--steps`), then
 on the same 180 held-out images:
 
-  exact held-out likelihood time   `heatbath.evaluate.held_out_likelihood` (dopri5, the run's
+  exact held-out likelihood time   `heatbath.generative.estimate.held_out_likelihood` (dopri5, the run's
                                    tolerances): the dense MLP through heatbath's vmapped exact
                                    trace and through the per-dimension autograd loop swapped in
                                    (the textbook baseline); the hollow MLP through its
@@ -30,10 +30,10 @@ THREADS = pin_threads()
 
 from bench_likelihood import divergence_swapped, loop_divergence  # noqa: E402
 
-import heatbath.likelihood as likelihood  # noqa: E402
+import heatbath.samplers.likelihood as likelihood  # noqa: E402
 from heatbath.cli import main as heatbath  # noqa: E402
-from heatbath.evaluate import estimate_data_run, held_out_likelihood  # noqa: E402
-from heatbath.model_io import load_run  # noqa: E402
+from heatbath.generative.estimate import estimate_data_run, held_out_likelihood  # noqa: E402
+from heatbath.generative.run import load_run  # noqa: E402
 
 
 def fit(net: str, seed: int, steps: int, out: Path) -> float:

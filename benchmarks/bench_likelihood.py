@@ -13,7 +13,7 @@ scale, on the linear path with velocity prediction, evaluated through `Field.vel
 
 Contenders, each returning (u(x, t), tr ∂u/∂x) for a batch:
 
-  heatbath exact_divergence   `heatbath.likelihood.exact_divergence` as it is in the tree: for
+  heatbath exact_divergence   `heatbath.samplers.likelihood.exact_divergence` as it is in the tree: for
                               the dense MLP one forward pass, then one vmapped backward pass
                               over the D basis cotangents (`is_grads_batched`); for the hollow
                               MLP one forward and one backward pass (`hollow_divergence`).
@@ -41,8 +41,8 @@ THREADS = pin_threads()
 
 import torch  # noqa: E402
 
-import heatbath.likelihood as likelihood  # noqa: E402
-from heatbath.field import Field  # noqa: E402
+import heatbath.samplers.likelihood as likelihood  # noqa: E402
+from heatbath.generative.field import Field  # noqa: E402
 from heatbath.nets import build_net  # noqa: E402
 from heatbath.nets.mlp import OUTPUT_INIT_SCALE  # noqa: E402
 from heatbath.paths import build_path  # noqa: E402

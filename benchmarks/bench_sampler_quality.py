@@ -47,14 +47,14 @@ THREADS = pin_threads()
 
 import torch  # noqa: E402
 
-from heatbath.config import RunConfig  # noqa: E402
-from heatbath.data.toys import checkerboard  # noqa: E402
-from heatbath.errors import UserError  # noqa: E402
+from heatbath.generative.config import RunConfig  # noqa: E402
+from heatbath.datasets.toys import checkerboard  # noqa: E402
+from heatbath.core.errors import UserError  # noqa: E402
 from heatbath.estimators.distances import energy_distance, sliced_wasserstein  # noqa: E402
-from heatbath.field import Field  # noqa: E402
-from heatbath.fit_data import prepare_job  # noqa: E402
+from heatbath.generative.field import Field  # noqa: E402
+from heatbath.generative.fit import prepare_job  # noqa: E402
 from heatbath.samplers import SamplerSettings, draw_samples, initial_noise  # noqa: E402
-from heatbath.train import train  # noqa: E402
+from heatbath.generative.train import train  # noqa: E402
 
 TRAIN_TIMESTEPS = 1000
 OURS = ("heun", "dpm++2m", "ddim", "euler", "ddpm")

@@ -12,7 +12,7 @@ weight_decay=0) on the conditional flow-matching / linear path, velocity target)
                                the fair baseline for heatbath, whose loop does both
   flow_matching + clip + EMA   AffineProbPath(CondOTScheduler()).sample(t, x_0, x_1), MSE on
                                dx_t, then the same clip + EMA + AdamW step
-  heatbath train()             the real `heatbath.train.train(job)` loop, unchanged: lr warm-up,
+  heatbath train()             the real `heatbath.generative.train.train(job)` loop, unchanged: lr warm-up,
                                minibatch + noise + time draws from its own generator, input
                                scaling, loss, backward, clip, AdamW, EMA (with its safety
                                checks), float(loss) + finiteness check, a metrics line every
@@ -45,9 +45,9 @@ THREADS = pin_threads()
 
 import torch  # noqa: E402  (after pinning threads, before anything allocates a pool)
 
-from heatbath.config import RunConfig  # noqa: E402
-from heatbath.fit_data import prepare_job  # noqa: E402
-from heatbath.train import train  # noqa: E402
+from heatbath.generative.config import RunConfig  # noqa: E402
+from heatbath.generative.fit import prepare_job  # noqa: E402
+from heatbath.generative.train import train  # noqa: E402
 
 SEED = 0
 EMA_DECAY = 0.999

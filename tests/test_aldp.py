@@ -11,7 +11,7 @@ import torch
 pytest.importorskip("openmm")
 pytest.importorskip("pdbfixer")
 
-from heatbath.errors import UserError  # noqa: E402
+from heatbath.core.errors import UserError  # noqa: E402
 from heatbath.targets.aldp import AlanineDipeptide  # noqa: E402
 from heatbath.targets.aldp_geometry import dihedral  # noqa: E402
 from heatbath.targets.registry import build_target  # noqa: E402

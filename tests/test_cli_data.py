@@ -70,7 +70,7 @@ def test_sample_with_log_q(run_dir, tmp_path):
     # Round trip: the stored log q is the reloaded model's log-likelihood of the stored x.
     import torch
 
-    from heatbath.model_io import load_run
+    from heatbath.generative.run import load_run
 
     run = load_run(run_dir)
     x = torch.as_tensor(data["x"])

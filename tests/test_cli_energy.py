@@ -141,11 +141,11 @@ def test_example_configs_run(tmp_path):
 def test_sample_more_from_a_trained_flow(tmp_path, capsys):
     import torch
 
-    from heatbath.checkpoint import load_model_weights
-    from heatbath.config import fill_config, read_toml
+    from heatbath.core.checkpoint import load_model_weights
+    from heatbath.core.settings import fill_config, read_toml
     from heatbath.energy.config import EnergyRunConfig
-    from heatbath.runs import DTYPES
-    from heatbath.energy.flow_methods import build_model
+    from heatbath.core.runs import DTYPES
+    from heatbath.energy.methods.flows import build_model
 
     out = tmp_path / "flow"
     assert main(["fit", "--target", "gaussian:dim=2,mean=1", "--method", "flow", "--steps", "30",

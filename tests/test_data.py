@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from heatbath.data import DataSet, builtin_descriptions, builtin_names, load_source, split_holdout
-from heatbath.data.toys import gaussian_log_density, gmm_log_density
-from heatbath.errors import UserError
+from heatbath.datasets import DataSet, builtin_descriptions, builtin_names, load_source, split_holdout
+from heatbath.datasets.toys import gaussian_log_density, gmm_log_density
+from heatbath.core.errors import UserError
 
 TOY_NAMES = ["moons", "8gaussians", "checkerboard", "swissroll", "gmm", "gaussian"]
 

@@ -9,7 +9,7 @@ from scipy.special import gammaln
 from scipy.stats import energy_distance as scipy_energy_distance
 from scipy.stats import norm
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators import distances
 from heatbath.estimators.distances import (distance_with_floor, energy_distance,
                                            sliced_wasserstein)

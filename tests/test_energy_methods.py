@@ -164,7 +164,7 @@ def test_flow_trained_on_smc_particles_from_the_energy_alone():
 
 
 def test_forward_kl_without_exact_samples_suggests_smc():
-    from heatbath.errors import UserError
+    from heatbath.core.errors import UserError
 
     config = EnergyRunConfig()
     config.target.spec, config.method.name = "dw4", "flow"

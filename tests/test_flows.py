@@ -313,7 +313,7 @@ def test_non_finite_losses_are_skipped_then_fail_clearly():
 
 
 def test_objective_errors_are_clear():
-    from heatbath.errors import UserError
+    from heatbath.core.errors import UserError
 
     gen = torch.Generator().manual_seed(0)
     with pytest.raises(UserError, match="unknown objective"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators.free_energy import bar, exp_estimator, mbar
 from heatbath.estimators.integration import simpson_weights, thermodynamic_integration
 

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from heatbath.cli import main
-from heatbath.field import Field
-from heatbath.likelihood import (EXACT_MAX_DIM, exact_divergence, hollow_divergence,
+from heatbath.generative.field import Field
+from heatbath.samplers.likelihood import (EXACT_MAX_DIM, exact_divergence, hollow_divergence,
                                  log_likelihood, vmapped_divergence)
 from heatbath.nets import EMA, HollowMLP, build_net
 from heatbath.paths import build_path

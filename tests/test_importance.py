@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators.bootstrap import bootstrap
 from heatbath.estimators.importance import (forward_ess, kish_ess, log_z_importance,
                                             self_normalized, weight_tail_diagnostic)

@@ -7,7 +7,7 @@ import mpmath
 import pytest
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets.ising import (K_CRITICAL, Ising2D, enumerate_thermo, kaufman_log_z,
                                     kaufman_thermo)
 from heatbath.targets.ising_exact import _kaufman_log_z_mp

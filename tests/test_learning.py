@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from heatbath.cli import main
-from heatbath.data.toys import gaussian_log_density
-from heatbath.model_io import load_run
+from heatbath.datasets.toys import gaussian_log_density
+from heatbath.generative.run import load_run
 
 DIM, MEAN, STD = 4, 1.5, 0.4
 SOURCE = f"builtin:gaussian:dim={DIM},mean={MEAN},std={STD},n=2000"

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from heatbath.analytic import GaussianDataField
-from heatbath.likelihood import exact_divergence, hutchinson_divergence, log_likelihood, rademacher
+from heatbath.generative.analytic_field import GaussianDataField
+from heatbath.samplers.likelihood import exact_divergence, hutchinson_divergence, log_likelihood, rademacher
 from heatbath.paths import build_path
 
 MEAN = torch.tensor([0.5, -1.0, 0.25], dtype=torch.float64)

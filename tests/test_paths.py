@@ -7,10 +7,10 @@ import pytest
 import scipy.stats
 import torch
 
-from heatbath.analytic import GaussianDataField
-from heatbath.couplings import ot_permutation
-from heatbath.field import Field
-from heatbath.losses import sample_times
+from heatbath.generative.analytic_field import GaussianDataField
+from heatbath.generative.couplings import ot_permutation
+from heatbath.generative.field import Field
+from heatbath.generative.objective import sample_times
 from heatbath.paths import PREDICTIONS, SCHEDULES, StudentTNoise, build_path
 from heatbath.samplers import SamplerSettings, draw_samples
 

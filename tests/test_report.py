@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.report import write_report
 
 PNG = "data:image/png;base64"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatbath.analytic import GaussianDataField
+from heatbath.generative.analytic_field import GaussianDataField
 from heatbath.paths import build_path
 from heatbath.samplers import SamplerSettings, draw_samples, dpm_solver_2m, euler, heun, time_grid
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets.base import EnergyTarget
 from heatbath.targets.registry import TARGETS, build_target, list_targets
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import integrate, optimize
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets.analytic import Gaussian, Harmonic
 from heatbath.targets.benchmarks import (DW4, GMM40, GMM_STD, ManyWell, fab_gmm_means,
                                          well_integrals)

@@ -5,8 +5,8 @@ Two halves share one engine:
   * from an energy: learn to sample exp(-U)/Z and return unbiased estimates with error bars.
 """
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 
 __all__ = ["UserError", "Estimate"]
 __version__ = "0.1.0"

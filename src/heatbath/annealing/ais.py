@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 from heatbath.annealing.weights import ess_estimate, log_z_estimate
 from heatbath.mcmc.density import Base, Energy, TemperedDensity, energy_evals_of
 from heatbath.mcmc.moves import Move

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 from heatbath.annealing.ais import AnnealResult, anneal, check_betas
 from heatbath.annealing.weights import kish_ess, log_mean_exp
 from heatbath.mcmc.density import Base, Energy, energy_evals_of

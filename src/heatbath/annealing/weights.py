@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 from heatbath.estimators.importance import kish_ess as importance_kish_ess
 from heatbath.estimators.importance import log_z_importance
 

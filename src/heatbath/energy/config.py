@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 METHODS = ("mcmc", "pt", "ais", "smc", "ti", "flow", "snf")
 CONTINUOUS_KERNELS = ("rwm", "mala", "hmc", "baoab")

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.mcmc.spins import magnetisation
-from heatbath.runs import read_run_info
+from heatbath.core.runs import read_run_info
 
 
 def _lattice_sites(target) -> int | None:

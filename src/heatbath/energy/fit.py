@@ -12,17 +12,17 @@ from pathlib import Path
 import torch
 
 from heatbath import __version__
-from heatbath.config import to_toml
+from heatbath.core.settings import to_toml
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel, validate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
-from heatbath.errors import UserError
-from heatbath.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
+from heatbath.core.errors import UserError
+from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
                            atomic_write_text, check_out_dir, default_run_dir)
 from heatbath.targets.registry import build_target
 
 def _methods():
-    from heatbath.energy import flow_methods, sampling_methods as s
+    from heatbath.energy.methods import flows as flow_methods, sampling as s
 
     return {"mcmc": s.run_mcmc, "pt": s.run_pt, "ais": s.run_ais, "smc": s.run_smc,
             "ti": s.run_ti, "flow": flow_methods.run_flow, "snf": flow_methods.run_snf}

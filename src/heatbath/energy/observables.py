@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators.autocorr import chain_mean_estimate
 from heatbath.estimators.importance import self_normalized
 from heatbath.targets.plugin import load_function

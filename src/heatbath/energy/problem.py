@@ -93,7 +93,7 @@ class Problem:
     def spin_move(self) -> SpinMove:
         sweep = SWEEPS[self.kernel_name]
         if self.kernel_name == "wolff" and self.target.h != 0:
-            from heatbath.errors import UserError
+            from heatbath.core.errors import UserError
             raise UserError("the Wolff cluster move needs zero field (h = 0); use heatbath")
         return SpinMove(self.spin_model(), sweep, self.config.method.moves_per_step)
 

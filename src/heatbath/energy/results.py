@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 
 
 @dataclass

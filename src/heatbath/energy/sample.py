@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heatbath.checkpoint import load_model_weights
-from heatbath.config import fill_config, read_toml
+from heatbath.core.checkpoint import load_model_weights
+from heatbath.core.settings import fill_config, read_toml
 from heatbath.energy.config import EnergyRunConfig
-from heatbath.runs import DTYPES
-from heatbath.energy.flow_methods import build_model
-from heatbath.errors import UserError
+from heatbath.core.runs import DTYPES
+from heatbath.energy.methods.flows import build_model
+from heatbath.core.errors import UserError
 from heatbath.flows import importance_sample
-from heatbath.runs import atomic_save_npz, read_run_info
+from heatbath.core.runs import atomic_save_npz, read_run_info
 from heatbath.targets.registry import build_target
 
 

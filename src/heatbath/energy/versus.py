@@ -18,10 +18,10 @@ import torch
 
 from heatbath.annealing.smc import systematic_resample
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators.autocorr import integrated_time
 from heatbath.estimators.free_energy import bar, exp_estimator, mbar
-from heatbath.runs import read_run_info
+from heatbath.core.runs import read_run_info
 from heatbath.targets.registry import build_target
 
 

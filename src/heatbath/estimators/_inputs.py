@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 def to_float64(array, name: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 
 
 def autocorrelation(traces: np.ndarray) -> np.ndarray:

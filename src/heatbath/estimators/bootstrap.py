@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators._inputs import to_float64
 
 # Replicates per batch are chosen from n alone, never from the machine, so the same seed always

@@ -22,8 +22,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 
 JACKKNIFE_BLOCKS = 20
 CHUNK_ELEMENTS = 1 << 22   # distances held at once (32 MiB in float64) bounds memory for 10k x 10k

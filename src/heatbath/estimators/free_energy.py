@@ -16,8 +16,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 from heatbath.estimators._inputs import normalised_exp, vector
 from heatbath.estimators.importance import log_mean_stderr
 from heatbath.estimators.mbar import MBARResult, mbar

@@ -18,8 +18,8 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 from heatbath.estimators._inputs import log_weights, normalised_exp, vector
 from heatbath.estimators.bootstrap import bootstrap
 from heatbath.estimators.tail import TailDiagnostic, weight_tail_diagnostic

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from heatbath.errors import UserError
-from heatbath.estimate import Estimate
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 from heatbath.estimators._inputs import vector
 
 __all__ = ["thermodynamic_integration", "simpson_weights"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from heatbath.annealing.ais import ais
-from heatbath.errors import TrainingDiverged
+from heatbath.core.errors import TrainingDiverged
 from heatbath.mcmc.moves import Move
 from heatbath.targets.base import EnergyTarget
 

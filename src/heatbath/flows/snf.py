@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from heatbath import rng
+from heatbath.core import rng
 from heatbath.flows.coupling import (Standardise, _scale_vector, alternating_couplings,
                                      init_generator)
 from heatbath.flows.weighted import WeightedSamples

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from heatbath.errors import TrainingDiverged, UserError
+from heatbath.core.errors import TrainingDiverged, UserError
 from heatbath.estimators.importance import kish_ess
 from heatbath.flows.fab import FabAnnealing, FabObjective
 from heatbath.targets.base import EnergyTarget

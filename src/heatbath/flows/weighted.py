@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from heatbath.estimate import Estimate
-from heatbath import rng
+from heatbath.core.estimate import Estimate
+from heatbath.core import rng
 from heatbath.estimators.importance import kish_ess, log_z_importance
 from heatbath.targets.base import EnergyTarget
 

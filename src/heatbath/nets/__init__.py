@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.nets.ema import EMA
 from heatbath.nets.flat import Flattened
 from heatbath.nets.hollow import HollowMLP

@@ -6,7 +6,7 @@ h_i is a context that sees every coordinate except x_i; τ is one small network,
 coordinates, that mixes x_i with its own context. Because ∂h_i/∂x_i = 0, the Jacobian diagonal is
 ∂f_i/∂x_i = ∂τ/∂x_i with the context held fixed, which a single backward pass returns for all i at
 once (Chen & Duvenaud 2019, "Neural Networks with Cheap Differential Operators"). An exact trace
-then costs one backward pass instead of D: `heatbath.likelihood.exact_divergence` uses
+then costs one backward pass instead of D: `heatbath.samplers.likelihood.exact_divergence` uses
 `context_detached()` for that.
 
 The context network has two masked (MADE-style) streams in one trunk: a forward stream whose

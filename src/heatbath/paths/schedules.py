@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 class ScheduleError(UserError, ValueError):

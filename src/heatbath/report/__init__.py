@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.report.html import page
 from heatbath.report.io import read_run
 from heatbath.report.sections import all_sections
-from heatbath.runs import atomic_write_text
+from heatbath.core.runs import atomic_write_text
 
 REPORT_NAME = "report.html"
 

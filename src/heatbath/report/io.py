@@ -4,7 +4,7 @@ Only run.json is required. Every other file is optional: a missing file is silen
 (its section is left out), and a file that exists but cannot be read is skipped with a note
 ("could not read X: why") that the report shows, because a report that crashes on one bad file
 is worse than a report with a hole in it. run.json is read, and the report written, by the
-helpers of `heatbath.runs` (which imports torch; every caller of the report has already).
+helpers of `heatbath.core.runs` (which imports torch; every caller of the report has already).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from heatbath.errors import UserError
-from heatbath.runs import RUN_JSON, read_run_info
+from heatbath.core.errors import UserError
+from heatbath.core.runs import RUN_JSON, read_run_info
 
 # Plots never need more than this many configurations; reading more would only slow the report.
 # 1-D arrays (log weights, energies) are kept whole so that weight summaries match the estimates.

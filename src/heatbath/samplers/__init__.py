@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from heatbath import rng
+from heatbath.core import rng
 from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_range, sigma_at
 from heatbath.samplers.grids import default_grid, time_grid
 from heatbath.samplers.ode import adaptive, dpm_solver_2m, euler, heun

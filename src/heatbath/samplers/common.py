@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from heatbath import rng
+from heatbath.core import rng
 
 NoiseSource = Callable[[int], torch.Tensor]   # step index -> standard normal like x
 

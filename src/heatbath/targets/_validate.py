@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 def _is_real(value) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets import _validate as check
 from heatbath.targets.aldp_geometry import (N_ATOMS, OPENMM_HINT, PHI_ATOMS, PSI_ATOMS,
                                             atom_indices, complete_structure, dihedral)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 PDB_PACKAGE = "pdbfixer"
 PDB_RELATIVE_PATH = ("tests", "data", "alanine-dipeptide.pdb")

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets import _validate as check
 from heatbath.targets.base import EnergyTarget, ExactValues
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 from scipy import integrate
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.targets import _validate as check
 from heatbath.targets.base import EnergyTarget, ExactValues
 from heatbath.targets.particles import pair_distances

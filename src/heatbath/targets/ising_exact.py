@@ -23,7 +23,7 @@ import mpmath
 import numpy as np
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 K_CRITICAL = 0.5 * math.log1p(math.sqrt(2.0))   # 0.44068679350977...
 MAX_ENUMERATED_SPINS = 20                        # 2^20 states: ~0.3 s, a few MB

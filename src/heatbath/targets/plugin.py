@@ -46,8 +46,8 @@ from typing import Any, Callable
 
 import torch
 
-from heatbath.errors import UserError
-from heatbath.spec import call_with_params
+from heatbath.core.errors import UserError
+from heatbath.core.spec import call_with_params
 from heatbath.targets.base import EnergyTarget, ExactValues
 
 PROBE_SIZE = 4

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from heatbath.errors import UserError
-from heatbath.spec import call_with_params, parse_spec
+from heatbath.core.errors import UserError
+from heatbath.core.spec import call_with_params, parse_spec
 from heatbath.targets.aldp import AlanineDipeptide
 from heatbath.targets.analytic import Gaussian, Harmonic
 from heatbath.targets.base import EnergyTarget

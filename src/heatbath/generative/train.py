@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from heatbath.checkpoint import load_checkpoint, save_checkpoint
-from heatbath.config import RunConfig
-from heatbath.couplings import couple
-from heatbath.errors import TrainingDiverged, UserError
-from heatbath.losses import regression_loss, sample_times
+from heatbath.core.checkpoint import load_checkpoint, save_checkpoint
+from heatbath.generative.config import RunConfig
+from heatbath.generative.couplings import couple
+from heatbath.core.errors import TrainingDiverged, UserError
+from heatbath.generative.objective import regression_loss, sample_times
 from heatbath.nets import EMA
-from heatbath.runs import append_metrics, truncate_metrics
+from heatbath.core.runs import append_metrics, truncate_metrics
 from heatbath.samplers.common import safe_time_range
 
 

@@ -12,7 +12,7 @@ import torch
 
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 from heatbath.estimators.importance import forward_ess
 from heatbath.annealing.schedules import linear_betas
 from heatbath.flows import SNF, Flow, importance_sample, train_flow
@@ -54,7 +54,7 @@ def _training_samples(problem: Problem):
 
 def _smc_samples(problem: Problem) -> torch.Tensor:
     """Run the configured SMC on the energy and resample its particles to equal weights."""
-    from heatbath.energy.sampling_methods import run_smc
+    from heatbath.energy.methods.sampling import run_smc
 
     result = run_smc(problem)
     weights = torch.softmax(result.log_w.to(torch.float64), 0)

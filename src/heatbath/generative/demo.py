@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from heatbath.config import RunConfig
-from heatbath.evaluate import estimate_data_run
-from heatbath.fit_data import fit_data
-from heatbath.model_io import load_run
-from heatbath.progress import progress_bar
+from heatbath.generative.config import RunConfig
+from heatbath.generative.estimate import estimate_data_run
+from heatbath.generative.fit import fit_data
+from heatbath.generative.run import load_run
+from heatbath.core.progress import progress_bar
 from heatbath.report import write_report
-from heatbath.runs import atomic_write_json, default_run_dir
+from heatbath.core.runs import atomic_write_json, default_run_dir
 
 
 def demo_config() -> RunConfig:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heatbath.data.dataset import DataSet
-from heatbath.data.images import IMAGES
-from heatbath.data.toys import TOYS, toy_log_density
-from heatbath.errors import UserError
-from heatbath.spec import call_with_params, parse_spec
+from heatbath.datasets.dataset import DataSet
+from heatbath.datasets.images import IMAGES
+from heatbath.datasets.toys import TOYS, toy_log_density
+from heatbath.core.errors import UserError
+from heatbath.core.spec import call_with_params, parse_spec
 
 BUILTIN_PREFIX = "builtin:"
 DEFAULT_TOY_SIZE = 20000

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from heatbath import rng
+from heatbath.core import rng
 from heatbath.samplers.common import safe_time_range
 
 EXACT_MAX_DIM = 128   # above this the exact trace costs more than it is worth: use Hutchinson

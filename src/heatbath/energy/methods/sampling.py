@@ -15,7 +15,7 @@ from heatbath.annealing import ais, geometric_betas, linear_betas, sigmoid_betas
 from heatbath.annealing.weights import log_mean_exp
 from heatbath.energy.problem import KERNELS, Problem
 from heatbath.energy.results import EnergyResult
-from heatbath.estimate import Estimate
+from heatbath.core.estimate import Estimate
 from heatbath.estimators.integration import thermodynamic_integration
 from heatbath.mcmc import TemperedDensity, parallel_tempering
 from heatbath.mcmc.spins import magnetisation

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 RUN_JSON = "run.json"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}   # the dtype names configs use

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from heatbath.data.dataset import DataSet
-from heatbath.errors import UserError
+from heatbath.datasets.dataset import DataSet
+from heatbath.core.errors import UserError
 
 DATA_RANGE = (-1.0, 1.0)
 

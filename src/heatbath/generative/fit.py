@@ -14,16 +14,17 @@ import numpy as np
 import torch
 
 from heatbath import __version__
-from heatbath.checkpoint import save_model
-from heatbath.config import RunConfig, load_config, to_toml
-from heatbath.data import DataSet, load_source, split_holdout
-from heatbath.errors import UserError
-from heatbath.model_io import load_run
-from heatbath.resolve import make_net, make_path, net_options, resolve_config
-from heatbath.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
+from heatbath.core.checkpoint import save_model
+from heatbath.generative.config import RunConfig, load_config
+from heatbath.core.settings import to_toml
+from heatbath.datasets import DataSet, load_source, split_holdout
+from heatbath.core.errors import UserError
+from heatbath.generative.run import load_run
+from heatbath.generative.resolve import make_net, make_path, net_options, resolve_config
+from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
                            atomic_write_text, check_out_dir, default_run_dir, read_run_info)
 from heatbath.samplers import SamplerSettings
-from heatbath.train import TrainingJob, distributed_context, train
+from heatbath.generative.train import TrainingJob, distributed_context, train
 
 
 def load_data(config: RunConfig) -> tuple[DataSet, DataSet]:
@@ -133,7 +134,7 @@ def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
 
 
 def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
-    from heatbath.generate import sample_run
+    from heatbath.generative.sample import sample_run
     from heatbath.report import write_report
 
     save_model(run_dir / "model.safetensors", ema_state)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from heatbath.config import RunConfig
-from heatbath.errors import UserError
-from heatbath.losses import TIME_SAMPLINGS
+from heatbath.generative.config import RunConfig
+from heatbath.core.errors import UserError
+from heatbath.generative.objective import TIME_SAMPLINGS
 from heatbath.nets import build_net
 from heatbath.paths import PREDICTIONS, SCHEDULES, build_path
 from heatbath.samplers import SAMPLERS
@@ -60,7 +60,7 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
 def _check_feasible(config: RunConfig) -> None:
     """Refuse up front what would otherwise fail after training has written the run."""
     if config.train.coupling == "ot":
-        from heatbath.couplings import ot_permutation
+        from heatbath.generative.couplings import ot_permutation
 
         ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing
     stochastic = config.sample.sampler in ("ddpm", "euler-maruyama") or (

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 def parse_value(text: str) -> Any:

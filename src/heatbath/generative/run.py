@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
-from heatbath.checkpoint import load_model_weights
-from heatbath.config import RunConfig, load_config
-from heatbath.errors import UserError
-from heatbath.field import Field
-from heatbath.likelihood import LogLikelihood, log_likelihood
-from heatbath.resolve import make_net, make_path
-from heatbath.runs import DTYPES, load_tensors, read_run_info
+from heatbath.core.checkpoint import load_model_weights
+from heatbath.generative.config import RunConfig, load_config
+from heatbath.core.errors import UserError
+from heatbath.generative.field import Field
+from heatbath.samplers.likelihood import LogLikelihood, log_likelihood
+from heatbath.generative.resolve import make_net, make_path
+from heatbath.core.runs import DTYPES, load_tensors, read_run_info
 
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from heatbath.errors import UserError
-from heatbath.runs import atomic_save_tensors, atomic_write_json, load_tensors
+from heatbath.core.errors import UserError
+from heatbath.core.runs import atomic_save_tensors, atomic_write_json, load_tensors
 
 STATE_TENSORS = "checkpoint/state.safetensors"
 STATE_JSON = "checkpoint/state.json"

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 
 @dataclass

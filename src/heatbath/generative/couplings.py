@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from heatbath.errors import UserError
+from heatbath.core.errors import UserError
 
 COUPLINGS = ("independent", "ot")
 

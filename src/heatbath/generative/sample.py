@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from heatbath.errors import UserError
-from heatbath.model_io import LoadedRun
+from heatbath.core.errors import UserError
+from heatbath.generative.run import LoadedRun
 from heatbath.samplers import SamplerSettings, draw_samples
 
 

@@ -12,13 +12,13 @@ import math
 
 import torch
 
-from heatbath.data import load_source
-from heatbath.errors import UserError
-from heatbath.estimate import mean_estimate
+from heatbath.datasets import load_source
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import mean_estimate
 from heatbath.estimators.distances import distance_with_floor
-from heatbath.generate import sample_run
-from heatbath.likelihood import dequantize, dequantized_bits_per_dim
-from heatbath.model_io import LoadedRun
+from heatbath.generative.sample import sample_run
+from heatbath.samplers.likelihood import dequantize, dequantized_bits_per_dim
+from heatbath.generative.run import LoadedRun
 from heatbath.samplers import SamplerSettings
 
 

@@ -1,0 +1,7 @@
+"""`python -m heatbath.cli` (what torchrun launches)."""
+
+import sys
+
+from heatbath.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""`heatbath estimate`: estimates with error bars for a data run or an energy run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from heatbath.cli.app import app
+from heatbath.core.errors import UserError
+
+
+@app.command()
+def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
+             data: Optional[str] = typer.Option(None, "--data", help="evaluate on this data instead"),
+             n: Optional[int] = typer.Option(None, "-n", min=1),
+             as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+             seed: int = typer.Option(0, "--seed"),
+             versus: Optional[Path] = typer.Option(None, "--versus", metavar="OTHER_RUN",
+                                                   help="free-energy difference to another energy run (EXP, BAR, MBAR)"),
+             observables: List[str] = typer.Option([], "--observable", metavar="FILE.py:NAME",
+                                                    help="energy runs: also estimate f(x) (repeatable)"),
+             quiet: bool = typer.Option(False, "--quiet")):
+    """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
+    from heatbath.core.runs import atomic_write_json, read_run_info
+
+    info = read_run_info(run_dir)
+    if versus is not None:
+        from heatbath.energy.versus import free_energy_difference
+
+        result = free_energy_difference(run_dir, versus, seed)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+        return
+    if info["kind"] == "data":
+        if observables:
+            raise UserError("--observable applies to energy runs")
+        from heatbath.generative.estimate import estimate_data_run
+        from heatbath.generative.run import load_run
+
+        result = estimate_data_run(load_run(run_dir), source=data, n=n, seed=seed)
+    else:
+        from heatbath.energy.estimate import estimate_energy_run
+
+        result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables)
+    atomic_write_json(run_dir / "estimate.json", result)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_estimates(result)
+
+
+def print_estimates(result: dict) -> None:
+    for key, value in result.items():
+        if isinstance(value, dict) and "value" in value:
+            line = f"{key:>20}: {value['value']:.6g} ± {value['stderr']:.2g}"
+            if "floor" in value:
+                line += f"   (floor {value['floor']['value']:.3g})"
+            typer.echo(line)
+        elif not isinstance(value, dict):
+            typer.echo(f"{key:>20}: {value}")
+        else:
+            typer.echo(f"{key:>20}: {json.dumps(value)}")

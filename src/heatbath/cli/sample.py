@@ -1,0 +1,78 @@
+"""`heatbath sample`: options -> SamplerSettings -> samples -> .npz (written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from heatbath.cli.app import app, echo
+from heatbath.core.errors import UserError
+
+
+@app.command()
+def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
+           n: int = typer.Option(1000, "-n", min=1, help="number of samples"),
+           sampler: Optional[str] = typer.Option(None, "--sampler"),
+           nfe: Optional[int] = typer.Option(None, "--nfe", help="network evaluations per sample"),
+           guidance: float = typer.Option(0.0, "--guidance"),
+           cond: Optional[str] = typer.Option(None, "--cond", help="labels '3' / '0,1' or rows 'a,b;c,d'"),
+           seed: int = typer.Option(0, "--seed"),
+           log_q: bool = typer.Option(False, "--log-q", help="also compute log q(x)"),
+           out: Optional[Path] = typer.Option(None, "--out", help="FILE.npz"),
+           grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras or logsnr"),
+           eta: Optional[float] = typer.Option(None, "--eta"),
+           churn: Optional[float] = typer.Option(None, "--churn"),
+           clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
+                                               help="clamp denoised estimates to the data range"),
+           quiet: bool = typer.Option(False, "--quiet")):
+    """Draw samples from a trained run (optionally with per-sample log q)."""
+    from heatbath.core.runs import read_run_info
+
+    if out is not None and out.suffix != ".npz":
+        raise UserError(f"--out must end in .npz, got {out}")
+    if out is not None and not out.parent.exists():
+        raise UserError(f"the folder of --out does not exist: {out.parent}")
+    if read_run_info(run_dir)["kind"] == "energy":
+        from heatbath.energy.sample import sample_energy_run
+
+        path = sample_energy_run(run_dir, n, seed, out)
+        echo(f"{n} weighted samples -> {path}", quiet)
+        return
+    sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
+                        cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
+                        churn=churn, clip=clip, quiet=quiet)
+
+
+def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
+                        eta, churn, clip, quiet) -> None:
+    import numpy as np
+
+    from heatbath.core.progress import counter_bar
+    from heatbath.core.runs import atomic_save_npz
+    from heatbath.generative.run import load_run
+    from heatbath.generative.sample import parse_condition, sample_run
+    from heatbath.samplers import SamplerSettings
+
+    run = load_run(run_dir)
+    s = run.config.sample
+    settings = SamplerSettings(sampler or s.sampler, nfe if nfe is not None else s.nfe,
+                               grid or s.grid, s.eta if eta is None else eta,
+                               s.churn if churn is None else churn)
+    condition = parse_condition(run, cond, n)
+    with counter_bar("sampling", n, quiet) as advance:
+        result = sample_run(run, n, settings, seed=seed, cond=condition, guidance=guidance,
+                            with_log_q=log_q, clip=s.clip if clip is None else clip, progress=advance)
+    arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
+    if condition is not None:
+        arrays["c"] = condition.numpy()
+    if log_q:
+        arrays["log_q"] = result.log_q.numpy()
+        arrays["likelihood_nfe"] = np.array(result.likelihood_nfe)
+        if result.likelihood_method == "hutchinson":
+            arrays["log_q_stderr"] = result.log_q_stderr.numpy()
+    target = out or run_dir / f"samples-{settings.name}-{settings.nfe}-seed{seed}.npz"
+    atomic_save_npz(target, arrays)
+    extra = f", log q: {result.likelihood_method} ({result.likelihood_nfe} NFE)" if log_q else ""
+    echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)

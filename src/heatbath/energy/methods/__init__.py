@@ -1,0 +1,1 @@
+"""Energy methods: how each `--method` turns a target into weighted samples."""
