@@ -101,10 +101,11 @@ def test_unknown_sampler_and_bad_cond(tiny_run, tmp_path, capsys):
 
 
 def test_bad_unet_settings_on_images(tmp_path, capsys):
-    for setting in ("model.base=0", "model.mults=[a]"):
+    # Refused where the setting is read (declared bounds), naming the setting.
+    for setting in ("model.base=0", "model.mults=[a]", "model.mults=[]"):
         code, err = run_cli(["fit", "--data", "builtin:digits:n=100", "--set", setting,
                              "--out", str(tmp_path / "r")], capsys)
-        assert_one_line_error(code, err, "unet")
+        assert_one_line_error(code, err, setting.split("=")[0])
         assert not (tmp_path / "r").exists()
 
 

@@ -54,3 +54,18 @@ def sigmoid_betas(n_steps: int, start: float = 0.0, end: float = 1.0,
     grid = start + (end - start) * s
     grid[0], grid[-1] = start, end
     return grid
+
+
+def _geometric_from(n_steps: int, start: float) -> torch.Tensor:
+    """Geometric from `start`; from β = 0, a geometric grid from 1e-3 with 0 prepended."""
+    if start > 0:
+        return geometric_betas(n_steps, start=start, end=1.0)
+    return geometric_betas(n_steps - 1, start=1e-3, end=1.0, prepend_zero=True)
+
+
+# `method.schedule` names: (n_steps, start) -> β grid from start to 1, n_steps + 1 points.
+BETA_SCHEDULES = {
+    "linear": lambda n_steps, start: linear_betas(n_steps, start=start),
+    "geometric": _geometric_from,
+    "sigmoid": lambda n_steps, start: sigmoid_betas(n_steps, start=start),
+}

@@ -22,6 +22,15 @@ from heatbath.cli.app import app
 from heatbath.core.errors import UserError
 
 
+def _is_environment_error(exc: OSError) -> bool:
+    """Failures of the user's file system (full, read-only, not permitted), not bugs."""
+    import errno
+
+    return isinstance(exc, (PermissionError, NotADirectoryError, IsADirectoryError,
+                            FileExistsError)) or exc.errno in (errno.ENOSPC, errno.EROFS,
+                                                               errno.EDQUOT, errno.EFBIG)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     try:
@@ -32,6 +41,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except click_exceptions.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except OSError as exc:
+        if not _is_environment_error(exc):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where} (choose another --out, or free space "
+                   f"or permissions there)", err=True)
         return 2
     except typer.Abort:
         typer.echo("aborted", err=True)

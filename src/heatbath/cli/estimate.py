@@ -24,16 +24,17 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                                     help="energy runs: also estimate f(x) (repeatable)"),
              quiet: bool = typer.Option(False, "--quiet")):
     """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
-    from heatbath.core.runs import atomic_write_json, read_run_info
+    from heatbath.core.records import read_run_record
+    from heatbath.core.runs import atomic_write_json
 
-    info = read_run_info(run_dir)
+    info = read_run_record(run_dir)
     if versus is not None:
         from heatbath.energy.versus import free_energy_difference
 
         result = free_energy_difference(run_dir, versus, seed)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
         return
-    if info["kind"] == "data":
+    if info.kind == "data":
         if observables:
             raise UserError("--observable applies to energy runs")
         from heatbath.generative.estimate import estimate_data_run

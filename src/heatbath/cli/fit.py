@@ -15,7 +15,7 @@ from heatbath.core.errors import UserError
 def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml]"),
         data: Optional[str] = typer.Option(None, "--data", help=".npz/.npy file or builtin:NAME[:k=v]"),
         target: Optional[str] = typer.Option(None, "--target", help="energy target NAME[:k=v] or file.py:NAME"),
-        method: Optional[str] = typer.Option(None, "--method", help="energy method: mcmc, pt, ais, smc, flow, snf"),
+        method: Optional[str] = typer.Option(None, "--method", help="energy method: mcmc, pt, ais, smc, ti, flow or snf"),
         out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/NAME)"),
         steps: Optional[int] = typer.Option(None, "--steps"),
         seed: Optional[int] = typer.Option(None, "--seed"),
@@ -62,9 +62,9 @@ def fit_data_command(*, config_file, data, out, steps, seed, device, resume, ove
     if resume:
         if out is None:
             raise UserError("--resume needs --out RUN_DIR (the run to continue)")
-        from heatbath.core.runs import read_run_info
+        from heatbath.core.records import read_run_record
 
-        read_run_info(out)
+        read_run_record(out)
         config = resumed_config(out, config if steps is not None else None)
     elif not config.data.source:
         raise UserError("nothing to fit: pass --data SOURCE (or --target SPEC for an energy)")
@@ -81,8 +81,9 @@ def build_energy_config(*, config_file, target, method, steps, seed, overrides):
     config = config_from(EnergyRunConfig, config_file, overrides,
                          {"target.spec": target, "method.name": method, "method.seed": seed})
     if steps is not None:   # --steps means training steps for learned samplers
-        key = "flow.steps" if config.method.name in ("flow", "snf") else "method.steps"
-        set_value(config, key, steps)
+        from heatbath.energy.methods import method_named
+
+        set_value(config, method_named(config.method.name).steps_key, steps)
     if not config.target.spec:
         raise UserError("no target given: pass --target NAME[:k=v] (see 'heatbath targets') "
                         "or --target path/to/file.py:NAME")

@@ -16,7 +16,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            n: int = typer.Option(1000, "-n", min=1, help="number of samples"),
            sampler: Optional[str] = typer.Option(None, "--sampler"),
            nfe: Optional[int] = typer.Option(None, "--nfe", help="network evaluations per sample"),
-           guidance: float = typer.Option(0.0, "--guidance"),
+           guidance: Optional[float] = typer.Option(None, "--guidance",
+                                                    help="classifier-free guidance weight (default: sample.guidance of the run)"),
            cond: Optional[str] = typer.Option(None, "--cond", help="labels '3' / '0,1' or rows 'a,b;c,d'"),
            seed: int = typer.Option(0, "--seed"),
            log_q: bool = typer.Option(False, "--log-q", help="also compute log q(x)"),
@@ -28,14 +29,17 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                                help="clamp denoised estimates to the data range"),
            quiet: bool = typer.Option(False, "--quiet")):
     """Draw samples from a trained run (optionally with per-sample log q)."""
-    from heatbath.core.runs import read_run_info
+    from heatbath.core.records import read_run_record
 
     if out is not None and out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
     if out is not None and not out.parent.exists():
         raise UserError(f"the folder of --out does not exist: {out.parent}")
-    if read_run_info(run_dir)["kind"] == "energy":
+    if read_run_record(run_dir).kind == "energy":
         from heatbath.energy.sample import sample_energy_run
+
+        _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
+                             log_q=log_q or None, grid=grid, eta=eta, churn=churn, clip=clip)
 
         path = sample_energy_run(run_dir, n, seed, out)
         echo(f"{n} weighted samples -> {path}", quiet)
@@ -53,14 +57,13 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     from heatbath.core.runs import atomic_save_npz
     from heatbath.generative.run import load_run
     from heatbath.generative.sample import parse_condition, sample_run
-    from heatbath.samplers import SamplerSettings
 
     run = load_run(run_dir)
     s = run.config.sample
-    settings = SamplerSettings(sampler or s.sampler, nfe if nfe is not None else s.nfe,
-                               grid or s.grid, s.eta if eta is None else eta,
-                               s.churn if churn is None else churn)
+    settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn)
     condition = parse_condition(run, cond, n)
+    if guidance is None:   # [sample] guidance is the run's default, used only with --cond
+        guidance = s.guidance if condition is not None else 0.0
     with counter_bar("sampling", n, quiet) as advance:
         result = sample_run(run, n, settings, seed=seed, cond=condition, guidance=guidance,
                             with_log_q=log_q, clip=s.clip if clip is None else clip, progress=advance)
@@ -76,3 +79,12 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     atomic_save_npz(target, arrays)
     extra = f", log q: {result.likelihood_method} ({result.likelihood_nfe} NFE)" if log_q else ""
     echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)
+
+
+def _refuse_data_options(**given) -> None:
+    """Energy runs draw from a flow: the data samplers' options would be silently ignored."""
+    named = [f"--{name.replace('_', '-')}" for name, value in given.items() if value is not None]
+    if named:
+        raise UserError(f"{', '.join(named)} appl{'ies' if len(named) == 1 else 'y'} to data "
+                        f"runs; an energy run's samples come from its trained flow (use -n, "
+                        f"--seed, --out)")

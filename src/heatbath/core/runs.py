@@ -20,7 +20,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,38 @@ def check_out_dir(out: Path, hint: str = "") -> None:
     """Refuse to write a new run into a non-empty path: an existing run is never overwritten."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty; choose another --out{hint}")
+
+
+@contextmanager
+def staged_directory(out: Path):
+    """Yield a hidden sibling of `out` to write a new run into, then rename it into place, so a
+    failure half-way (a full disk, an interrupt) leaves no partial run behind."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        yield stage
+        if out.is_dir():
+            out.rmdir()           # check_out_dir allowed only an empty directory here
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+STALE_TMP_SECONDS = 300   # an atomic write in progress is never this old
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete `.NAME.*.tmp` files a killed writer left behind in a run directory."""
+    now = time.time()
+    for folder in (Path(run_dir), Path(run_dir) / "checkpoint"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            try:
+                if now - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                    tmp.unlink()
+            except OSError:
+                pass   # another process removed or replaced it first
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

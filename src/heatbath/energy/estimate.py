@@ -19,7 +19,8 @@ from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.mcmc.spins import magnetisation
-from heatbath.core.runs import read_run_info
+from heatbath.core.records import EnergyResultRecord
+from heatbath.energy.run import load_energy_run
 
 
 def _lattice_sites(target) -> int | None:
@@ -44,10 +45,10 @@ def _chain_estimates(arrays: dict) -> dict:
     return out
 
 
-def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
+def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,
                            n: int | None, seed: int = 0) -> dict:
     """The JSON-ready estimate of an energy run (see the module docstring)."""
-    weighted = bool(stored.get("weighted"))
+    weighted = stored.weighted
     if n is not None:
         x, log_w, energy = x[:n], log_w[:n], energy[:n]
     log_w = torch.as_tensor(log_w, dtype=torch.float64)
@@ -59,23 +60,23 @@ def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: dict,
             m = magnetisation(torch.as_tensor(x)).abs().double()
             found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)
         log_z = found.pop("log_z_is")
-        method_log_z = stored.get("log_z")
+        method_log_z = stored.log_z
         if method_log_z is not None and n is None:   # SMC/AIS's own estimate (replica-aware)
             log_z = Estimate(method_log_z["value"], method_log_z["stderr"], len(log_w),
                              ci95=tuple(method_log_z["ci95"]))
     else:
         found = _chain_estimates(arrays)
-        stored_log_z = stored.get("log_z")
+        stored_log_z = stored.log_z
         log_z = None if stored_log_z is None else Estimate(
             stored_log_z["value"], stored_log_z["stderr"], len(log_w),
             ci95=tuple(stored_log_z["ci95"]))
     return _to_json(target, found, log_z, tail, len(log_w), stored)
 
 
-def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
+def _to_json(target, found: dict, log_z, tail, n: int, stored: EnergyResultRecord) -> dict:
     report = {}
     sites = _lattice_sites(target)
-    delta_from = stored.get("diagnostics", {}).get("delta_from_beta")
+    delta_from = stored.diagnostics.get("delta_from_beta")
     if log_z is not None and delta_from is not None:
         # Annealed from chains at another temperature with unknown ln Z there.
         report["delta_log_z"] = {**log_z.to_json(), "from_beta": delta_from}
@@ -94,7 +95,7 @@ def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
         report["exact"] = json.loads(json.dumps(exact, default=str))
     if tail is not None:
         report["tail"] = tail
-    diagnostics = stored.get("diagnostics", {})
+    diagnostics = stored.diagnostics
     report["energy_evals"] = int(diagnostics.get("energy_evals", 0))
     report["n"] = n
     if "forward_ess" in diagnostics:
@@ -107,19 +108,7 @@ def _to_json(target, found: dict, log_z, tail, n: int, stored: dict) -> dict:
 
 def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
                         observables: list[str] | None = None) -> dict:
-    from heatbath.targets.registry import build_target
-
-    info = read_run_info(run_dir)
-    try:
-        with np.load(Path(run_dir) / "samples.npz") as data:
-            arrays = {k: data[k] for k in data.files}
-        stored = json.loads((Path(run_dir) / "result.json").read_text())
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{run_dir} is incomplete or corrupt: {exc}") from None
-    for key in ("x", "log_w", "energy"):
-        if key not in arrays:
-            raise UserError(f"{run_dir}/samples.npz lacks '{key}'; re-run heatbath fit")
-    target = build_target(info["target"]["spec"])
+    info, target, arrays, stored = load_energy_run(run_dir)
     report = estimate_energy_result(target, torch.as_tensor(arrays["x"]),
                                     torch.as_tensor(arrays["log_w"]),
                                     torch.as_tensor(arrays["energy"]), arrays, stored, n, seed)
@@ -127,5 +116,5 @@ def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
         from heatbath.energy.observables import estimate_observables
 
         report["observables"] = estimate_observables(observables, arrays,
-                                                     bool(stored.get("weighted")), seed)
+                                                     stored.weighted, seed)
     return report

@@ -13,20 +13,19 @@ import torch
 
 from heatbath import __version__
 from heatbath.core.settings import to_toml
-from heatbath.energy.config import EnergyRunConfig, resolved_kernel, validate
+from heatbath.energy.config import EnergyRunConfig, resolved_kernel
+from heatbath.energy.methods import METHODS
+from heatbath.energy.validate import validate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.core.errors import UserError
-from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
-                           atomic_write_text, check_out_dir, default_run_dir)
-from heatbath.targets.registry import build_target
-
-def _methods():
-    from heatbath.energy.methods import flows as flow_methods, sampling as s
-
-    return {"mcmc": s.run_mcmc, "pt": s.run_pt, "ais": s.run_ais, "smc": s.run_smc,
-            "ti": s.run_ti, "flow": flow_methods.run_flow, "snf": flow_methods.run_snf}
-
+from heatbath.core.records import (RESULT_JSON, RUN_JSON, EnergyResultRecord, EnergyRunRecord,
+                                   PluginCopy, write_record)
+from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_bytes,
+                                atomic_write_json, atomic_write_text, check_out_dir,
+                                default_run_dir, staged_directory)
+from heatbath.targets.plugin import file_sha256
+from heatbath.targets.registry import build_target, plugin_file
 
 def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Problem]:
     """Build the target and run the configured method (library entry point)."""
@@ -36,7 +35,7 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
     problem = Problem(target, config, dtype, torch.Generator().manual_seed(config.method.seed))
     target.reset_counters()
     try:
-        result = _methods()[config.method.name](problem)
+        result = METHODS[config.method.name].run(problem)
     except ValueError as exc:
         raise UserError(f"{config.method.name} on {target.name}: {exc}") from None
     if not torch.isfinite(result.energy).all():
@@ -47,14 +46,27 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
     return result, problem
 
 
-def _run_info(config: EnergyRunConfig, problem: Problem) -> dict:
+def _run_record(config: EnergyRunConfig, problem: Problem,
+                plugin: PluginCopy | None) -> EnergyRunRecord:
     target = problem.target
-    return {"kind": "energy", "heatbath_version": __version__,
-            "name": f"{target.name}-{config.method.name}", "status": "complete", "step": 0,
-            "event_shape": list(target.event_shape), "method": config.method.name,
-            "kernel": resolved_kernel(config, target.discrete),
-            "target": {**json.loads(json.dumps(target.describe(), default=str)),
-                       "spec": config.target.spec}}
+    described = json.loads(json.dumps(target.describe(), default=str))
+    return EnergyRunRecord(
+        name=f"{target.name}-{config.method.name}", status="complete", step=0,
+        event_shape=list(target.event_shape), method=config.method.name,
+        kernel=resolved_kernel(config, target.discrete),
+        target={**described, "spec": config.target.spec}, plugin=plugin,
+        heatbath_version=__version__)
+
+
+def _keep_plugin(config: EnergyRunConfig, run_dir: Path) -> PluginCopy | None:
+    """Copy a plug-in energy file into the run (plugin/NAME.py) with its SHA-256."""
+    source = plugin_file(config.target.spec)
+    if source is None:
+        return None
+    copy = Path("plugin") / source.name
+    atomic_write_bytes(run_dir / copy, source.read_bytes())
+    return PluginCopy(file=str(copy), sha256=file_sha256(run_dir / copy),
+                      original=str(source.resolve()))
 
 
 def sample_arrays(result: EnergyResult, target=None) -> dict:
@@ -70,14 +82,13 @@ def sample_arrays(result: EnergyResult, target=None) -> dict:
     return arrays
 
 
-def result_record(result: EnergyResult) -> dict:
-    return {"weighted": result.weighted, "diagnostics": result.diagnostics,
-            "log_z": None if result.log_z is None else result.log_z.to_json()}
+def result_record(result: EnergyResult) -> EnergyResultRecord:
+    return EnergyResultRecord(weighted=result.weighted, diagnostics=result.diagnostics,
+                              log_z=None if result.log_z is None else result.log_z.to_json())
 
 
 def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
     from heatbath.energy.estimate import estimate_energy_result
-    from heatbath.report import write_report
 
     if out is not None:
         check_out_dir(out)
@@ -86,17 +97,23 @@ def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
     arrays = sample_arrays(result, problem.target)
     estimate = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
                                       arrays, result_record(result), n=None)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with staged_directory(run_dir) as stage:
+        _write_run(stage, config, problem, result, arrays, estimate)
+    return run_dir
+
+
+def _write_run(run_dir: Path, config: EnergyRunConfig, problem: Problem, result: EnergyResult,
+               arrays: dict, estimate: dict) -> None:
+    from heatbath.report import write_report
+
+    plugin = _keep_plugin(config, run_dir)
     atomic_write_text(run_dir / "config.toml", to_toml(config))
     atomic_save_npz(run_dir / "samples.npz", arrays)
-    atomic_write_json(run_dir / "result.json", result_record(result))
-    for record in result.metrics:
-        with open(run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+    write_record(run_dir / RESULT_JSON, result_record(result))
+    atomic_write_text(run_dir / "metrics.jsonl",
+                      "".join(json.dumps(record) + "\n" for record in result.metrics))
     atomic_write_json(run_dir / "estimate.json", estimate)
-    model = getattr(result, "model", None)
-    if model is not None:   # trained flow / SNF weights, rebuildable from config.toml
-        atomic_save_tensors(run_dir / "model.safetensors", model.state_dict())
-    atomic_write_json(run_dir / "run.json", _run_info(config, problem))
+    if result.model is not None:   # trained flow / SNF weights, rebuildable from config.toml
+        atomic_save_tensors(run_dir / "model.safetensors", result.model.state_dict())
+    write_record(run_dir / RUN_JSON, _run_record(config, problem, plugin))
     write_report(run_dir)
-    return run_dir

@@ -15,13 +15,11 @@ import torch
 
 from heatbath.annealing import GaussianBase
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel
-from heatbath.mcmc import (BAOAB, HMC, MALA, RWM, BAOABParams, HMCParams, IsingModel, MALAParams,
-                           MCMCMove, RWMParams, SpinMove, TemperedDensity, adapt_step_size,
-                           heat_bath_sweep, metropolis_sweep, uniform_spins, wolff_update)
+from heatbath.mcmc import (CONTINUOUS_KERNELS, SPIN_UPDATES, BAOABParams, HMCParams, IsingModel,
+                           MALAParams, MCMCMove, RWMParams, SpinMove, TemperedDensity,
+                           adapt_step_size, uniform_spins)
 from heatbath.targets.base import EnergyTarget
 
-KERNELS = {"rwm": RWM, "mala": MALA, "hmc": HMC, "baoab": BAOAB}
-SWEEPS = {"metropolis": metropolis_sweep, "heatbath": heat_bath_sweep, "wolff": wolff_update}
 
 
 @dataclass
@@ -91,7 +89,7 @@ class Problem:
 
     # -- moves ---------------------------------------------------------------------------
     def spin_move(self) -> SpinMove:
-        sweep = SWEEPS[self.kernel_name]
+        sweep = SPIN_UPDATES[self.kernel_name]
         if self.kernel_name == "wolff" and self.target.h != 0:
             from heatbath.core.errors import UserError
             raise UserError("the Wolff cluster move needs zero field (h = 0); use heatbath")
@@ -108,7 +106,7 @@ class Problem:
         m = self.config.method
         if m.step_size > 0:
             return m.step_size
-        kernel = KERNELS[self.kernel_name]
+        kernel = CONTINUOUS_KERNELS[self.kernel_name]
         scale = self.base_scale()
         guess = 0.1 * scale
         if not kernel.adjusted:    # BAOAB has no acceptance to tune on: a conservative dt
@@ -128,7 +126,7 @@ class Problem:
         if self.discrete:
             return self.spin_move()
         self.prepare_step_size()
-        kernel = KERNELS[self.kernel_name]
+        kernel = CONTINUOUS_KERNELS[self.kernel_name]
         return MCMCMove(kernel, self.continuous_params(self.step_size),
                         self.config.method.moves_per_step)
 

@@ -10,24 +10,27 @@ import torch
 from heatbath.core.checkpoint import load_model_weights
 from heatbath.core.settings import fill_config, read_toml
 from heatbath.energy.config import EnergyRunConfig
+from heatbath.energy.methods import METHODS
 from heatbath.core.runs import DTYPES
 from heatbath.energy.methods.flows import build_model
 from heatbath.core.errors import UserError
 from heatbath.flows import importance_sample
-from heatbath.core.runs import atomic_save_npz, read_run_info
-from heatbath.targets.registry import build_target
+from heatbath.core.runs import atomic_save_npz
+from heatbath.energy.run import energy_run_target, read_energy_record
 
 
 def sample_energy_run(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
-    info = read_run_info(run_dir)
-    if info.get("method") not in ("flow", "snf"):
-        raise UserError(f"{run_dir} ran '{info.get('method')}', which keeps no sampler; only "
-                        f"flow and snf runs can draw new samples (re-run fit for more)")
+    info = read_energy_record(run_dir)
+    method = METHODS.get(info.method)
+    if method is None or not method.learned:
+        learned = " and ".join(name for name, m in METHODS.items() if m.learned)
+        raise UserError(f"{run_dir} ran '{info.method}', which keeps no sampler; only "
+                        f"{learned} runs can draw new samples (re-run fit for more)")
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     config = fill_config(EnergyRunConfig(), read_toml(run_dir / "config.toml"),
                          str(run_dir / "config.toml"))
-    target = build_target(config.target.spec)
+    target = energy_run_target(run_dir, info)
     model = build_model(config, target.dim).to(DTYPES[config.method.dtype])
     load_model_weights(model, run_dir / "model.safetensors")
     model.eval()

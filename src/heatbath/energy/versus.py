@@ -9,7 +9,6 @@ thinned by their integrated autocorrelation time so the i.i.d. error formulas ho
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -21,21 +20,12 @@ from heatbath.annealing.smc import systematic_resample
 from heatbath.core.errors import UserError
 from heatbath.estimators.autocorr import integrated_time
 from heatbath.estimators.free_energy import bar, exp_estimator, mbar
-from heatbath.core.runs import read_run_info
-from heatbath.targets.registry import build_target
+from heatbath.energy.run import load_energy_run
 
 
 def _load(run_dir: Path):
-    info = read_run_info(run_dir)
-    if info["kind"] != "energy":
-        raise UserError(f"{run_dir} is a data run; --versus compares two energy runs")
-    try:
-        with np.load(Path(run_dir) / "samples.npz") as data:
-            arrays = {k: data[k] for k in data.files}
-        weighted = json.loads((Path(run_dir) / "result.json").read_text())["weighted"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{run_dir} is incomplete or corrupt: {exc}") from None
-    return build_target(info["target"]["spec"]), arrays, weighted
+    _, target, arrays, result = load_energy_run(run_dir, "--versus (it compares two energy runs)")
+    return target, arrays, result.weighted
 
 
 def _representative(arrays: dict, weighted: bool, seed: int) -> torch.Tensor:

@@ -10,24 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heatbath.core.settings import fill_config, read_toml
+from heatbath.core.settings import (AT_LEAST_1, FRACTION_OPEN, NON_NEGATIVE, POSITIVE, Bounds,
+                                    fill_config, read_toml, setting)
 
 
 @dataclass
 class DataConfig:
     source: str = ""                 # .npz / .npy / builtin:NAME[:k=v,...]
-    holdout: float = 0.1             # fraction kept out of training for evaluation
-    n: int = 0                       # 0: all rows (toys: their default size)
+    holdout: float = setting(0.1, FRACTION_OPEN)            # fraction kept out of training for evaluation
+    n: int = setting(0, NON_NEGATIVE)                      # 0: all rows (toys: their default size)
 
 
 @dataclass
 class ModelConfig:
     net: str = "auto"                # auto | mlp | hollow | unet
-    hidden: int = 256                # MLP / hollow trunk width
-    depth: int = 4                   # MLP / hollow residual blocks
-    features: int = 32               # hollow: per-coordinate context and network width
-    base: int = 32                   # U-Net base channels
-    mults: list = field(default_factory=lambda: [1, 2])
+    hidden: int = setting(256, AT_LEAST_1)               # MLP / hollow trunk width
+    depth: int = setting(4, AT_LEAST_1)                  # MLP / hollow residual blocks
+    features: int = setting(32, AT_LEAST_1)              # hollow: per-coordinate context and network width
+    base: int = setting(32, AT_LEAST_1)                  # U-Net base channels
+    mults: list = setting([1, 2], AT_LEAST_1)
     attention: bool = False
 
 
@@ -36,28 +37,28 @@ class PathConfig:
     name: str = "linear"             # linear | trig | vp | cosine | ve | edm | interpolant | pfgm
     prediction: str = "auto"         # auto | eps | x1 | v | velocity | edm
     time_sampling: str = "auto"      # auto | uniform | lognormal
-    pfgm_dof: float = 2048.0         # PFGM++ augmentation dimension D
-    gamma_scale: float = 1.0         # interpolant latent noise γ(t)² = a·t(1 − t)
-    sigma_min: float = 0.002         # edm / ve
-    sigma_max: float = 80.0
-    beta_min: float = 0.1            # vp
-    beta_max: float = 20.0
+    pfgm_dof: float = setting(2048.0, POSITIVE)        # PFGM++ augmentation dimension D
+    gamma_scale: float = setting(1.0, POSITIVE)        # interpolant latent noise γ(t)² = a·t(1 − t)
+    sigma_min: float = setting(0.002, POSITIVE)        # edm / ve
+    sigma_max: float = setting(80.0, POSITIVE)
+    beta_min: float = setting(0.1, NON_NEGATIVE)           # vp
+    beta_max: float = setting(20.0, POSITIVE)
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    warmup: int = 100                # linear learning-rate warm-up steps
+    steps: int = setting(2000, AT_LEAST_1)
+    batch_size: int = setting(256, AT_LEAST_1)
+    lr: float = setting(2e-3, POSITIVE)
+    weight_decay: float = setting(0.0, NON_NEGATIVE)
+    grad_clip: float = setting(1.0, POSITIVE)
+    ema_decay: float = setting(0.999, Bounds(0, 1, high_open=True))
+    warmup: int = setting(100, NON_NEGATIVE)               # linear learning-rate warm-up steps
     lr_schedule: str = "constant"    # constant | cosine (decays to 0 at train.steps)
     coupling: str = "independent"    # independent | ot
-    cond_drop: float = 0.1           # classifier-free guidance: P(condition dropped)
-    checkpoint_every: int = 500
-    log_every: int = 50
+    cond_drop: float = setting(0.1, Bounds(0, 1, high_open=True))          # classifier-free guidance: P(condition dropped)
+    checkpoint_every: int = setting(500, AT_LEAST_1)
+    log_every: int = setting(50, AT_LEAST_1)
     dtype: str = "float32"           # float32 | float64
     seed: int = 0
     device: str = "cpu"
@@ -66,21 +67,32 @@ class TrainConfig:
 @dataclass
 class SampleConfig:
     sampler: str = "heun"
-    nfe: int = 35
+    nfe: int = setting(35, AT_LEAST_1)
     grid: str = "auto"               # auto | uniform | karras | logsnr
-    eta: float = 0.0
-    churn: float = 1.0
-    guidance: float = 0.0
+    eta: float = setting(0.0, Bounds(0, 1))
+    churn: float = setting(1.0, Bounds(0, high_open=True))
+    guidance: float = 0.0            # default --guidance of `heatbath sample` (needs --cond)
     clip: bool = False               # clamp the denoised x̂₁ to the training data's range
+    rtol: float = setting(1e-5, POSITIVE)              # dopri5 tolerances
+    atol: float = setting(1e-5, POSITIVE)
+
+    def settings(self, **changes) -> "SamplerSettings":
+        """The SamplerSettings these options describe; `changes` (not None) override them."""
+        from heatbath.samplers import SamplerSettings
+
+        values = {"name": self.sampler, "nfe": self.nfe, "grid": self.grid, "eta": self.eta,
+                  "churn": self.churn, "rtol": self.rtol, "atol": self.atol}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return SamplerSettings(**values)
 
 
 @dataclass
 class EvalConfig:
-    samples: int = 2000              # drawn at the end of fit for the report and estimate
-    likelihood_max: int = 500        # held-out points scored by estimate (0: all)
-    probes: int = 4                  # Hutchinson probes above the exact-trace dimension
-    rtol: float = 1e-5               # likelihood ODE (dopri5) tolerances
-    atol: float = 1e-5
+    samples: int = setting(2000, AT_LEAST_1)             # drawn at the end of fit for the report and estimate
+    likelihood_max: int = setting(500, NON_NEGATIVE)       # held-out points scored by estimate (0: all)
+    probes: int = setting(4, AT_LEAST_1)                 # Hutchinson probes above the exact-trace dimension
+    rtol: float = setting(1e-5, POSITIVE)              # likelihood ODE (dopri5) tolerances
+    atol: float = setting(1e-5, POSITIVE)
 
 
 @dataclass

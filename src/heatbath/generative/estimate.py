@@ -19,7 +19,6 @@ from heatbath.estimators.distances import distance_with_floor
 from heatbath.generative.sample import sample_run
 from heatbath.samplers.likelihood import dequantize, dequantized_bits_per_dim
 from heatbath.generative.run import LoadedRun
-from heatbath.samplers import SamplerSettings
 
 
 def evaluation_data(run: LoadedRun, source: str | None) -> torch.Tensor:
@@ -33,16 +32,16 @@ def evaluation_data(run: LoadedRun, source: str | None) -> torch.Tensor:
 
 
 def held_out_likelihood(run: LoadedRun, x: torch.Tensor, seed: int) -> dict:
-    info = run.info["data"]
+    info = run.info.data
     dim = x[0].numel()
-    images = info.get("levels") is not None and info.get("data_range") is not None
+    images = info.levels is not None and info.data_range is not None
     if images:
-        x = dequantize(x, info["levels"], tuple(info["data_range"]),
+        x = dequantize(x, info.levels, tuple(info.data_range),
                        torch.Generator().manual_seed(seed))
     log_q = run.log_likelihood(x, seed=seed).log_q.double()
     out = {"nll_per_dim": mean_estimate((-log_q / dim).numpy())}
     if images:
-        bpd = dequantized_bits_per_dim(log_q, dim, info["levels"], tuple(info["data_range"]))
+        bpd = dequantized_bits_per_dim(log_q, dim, info.levels, tuple(info.data_range))
         out["bits_per_dim"] = mean_estimate(bpd.numpy())
     return out
 
@@ -57,10 +56,10 @@ def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | Non
     limit = n or cfg.eval.likelihood_max or len(heldout)
     scored = heldout[:limit]
     result = held_out_likelihood(run, scored, seed)
-    n_samples = n or min(len(heldout), 2000)
+    # Distances compare as many model samples as evaluation points (eval.samples at most).
+    n_samples = n or min(len(heldout), cfg.eval.samples)
     s = cfg.sample
-    settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)
-    samples = sample_run(run, n_samples, settings, seed=seed + 1, clip=s.clip,
+    samples = sample_run(run, n_samples, s.settings(), seed=seed + 1, clip=s.clip,
                          progress=progress)
     report = {key: est.to_json() for key, est in result.items()}
     for key, metric in (("energy_distance", "energy"), ("sliced_wasserstein", "sliced_w2")):

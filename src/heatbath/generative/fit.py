@@ -7,6 +7,7 @@ existing run.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from heatbath.generative.config import RunConfig, load_config
 from heatbath.core.settings import to_toml
 from heatbath.datasets import DataSet, load_source, split_holdout
 from heatbath.core.errors import UserError
+from heatbath.core.records import (RUN_JSON, DataRunRecord, DataSummary, read_run_record,
+                                   write_record)
 from heatbath.generative.run import load_run
 from heatbath.generative.resolve import make_net, make_path, net_options, resolve_config
-from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_json,
-                           atomic_write_text, check_out_dir, default_run_dir, read_run_info)
-from heatbath.samplers import SamplerSettings
+from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_text,
+                                check_out_dir, default_run_dir)
 from heatbath.generative.train import TrainingJob, distributed_context, train
 
 
@@ -34,22 +36,20 @@ def load_data(config: RunConfig) -> tuple[DataSet, DataSet]:
     return split_holdout(data, config.data.holdout, seed=config.train.seed)
 
 
-def _run_info(config: RunConfig, train_set: DataSet, heldout: DataSet, options: dict,
-              sigma_data: float, mean: torch.Tensor) -> dict:
-    return {"kind": "data", "heatbath_version": __version__, "name": train_set.name,
-            "status": "training", "step": 0, "event_shape": list(train_set.event_shape),
-            "cond_kind": train_set.cond_kind, "num_classes": train_set.num_classes,
-            "cond_dim": None if train_set.cond_kind != "continuous" else int(train_set.c.shape[1]),
-            "data": {"name": train_set.name, "source": config.data.source, "kind": train_set.kind,
-                     "n_train": len(train_set), "n_heldout": len(heldout),
-                     "levels": train_set.levels,
-                     "data_range": list(train_set.data_range) if train_set.data_range else None,
-                     "sigma_data": sigma_data, "mean": mean.flatten().tolist(),
-                     "min": train_set.x.flatten(1).min(0).values.tolist(),
-                     "max": train_set.x.flatten(1).max(0).values.tolist()},
-            "net": options, "path": {"name": config.path.name,
-                                     "prediction": config.path.prediction},
-            "prediction": config.path.prediction}
+def _run_record(config: RunConfig, train_set: DataSet, heldout: DataSet, options: dict,
+                sigma_data: float, mean: torch.Tensor) -> DataRunRecord:
+    data = DataSummary(
+        name=train_set.name, source=config.data.source, kind=train_set.kind,
+        n_train=len(train_set), n_heldout=len(heldout), sigma_data=sigma_data,
+        mean=mean.flatten().tolist(), min=train_set.x.flatten(1).min(0).values.tolist(),
+        max=train_set.x.flatten(1).max(0).values.tolist(), levels=train_set.levels,
+        data_range=list(train_set.data_range) if train_set.data_range else None)
+    return DataRunRecord(
+        name=train_set.name, status="training", step=0, event_shape=list(train_set.event_shape),
+        data=data, net=options,
+        path={"name": config.path.name, "prediction": config.path.prediction},
+        cond_kind=train_set.cond_kind, num_classes=train_set.num_classes,
+        cond_dim=_condition_width(train_set), heatbath_version=__version__)
 
 
 def _condition_width(ds: DataSet) -> int | None:
@@ -58,7 +58,7 @@ def _condition_width(ds: DataSet) -> int | None:
     return 1 if ds.c.dim() == 1 else int(ds.c.shape[1])
 
 
-def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, dict, DataSet]:
+def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, DataRunRecord, DataSet]:
     train_set, heldout = load_data(config)
     resolve_config(config, train_set.event_shape, train_set.kind)
     dtype = DTYPES[config.train.dtype]
@@ -70,12 +70,12 @@ def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, dict, Da
     net = make_net(options, seed=config.train.seed, dtype=dtype)
     path = make_path(config, sigma_data, mean)
     job = TrainingJob(config, run_dir, x, train_set.c, train_set.cond_kind, path, net)
-    return job, _run_info(config, train_set, heldout, options, sigma_data, mean), heldout
+    return job, _run_record(config, train_set, heldout, options, sigma_data, mean), heldout
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:
     if resume:
-        read_run_info(out)
+        read_run_record(out)
         return
     check_out_dir(out, hint=", or continue that run with --resume")
 
@@ -101,14 +101,14 @@ def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
     run_dir = out
     job, info, heldout = prepare_job(config, run_dir or Path("."))
     if run_dir is None:
-        run_dir = default_run_dir(info["name"])
+        run_dir = default_run_dir(info.name)
         job.run_dir = run_dir
     created = False
     if ctx.is_main and not resume:
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.toml", to_toml(config))
-        atomic_write_json(run_dir / "run.json", info)
+        write_record(run_dir / RUN_JSON, info)
         tensors = {"x": heldout.x.to(job.train_x.dtype)}
         if heldout.c is not None:
             tensors["c"] = heldout.c
@@ -138,13 +138,12 @@ def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
     from heatbath.report import write_report
 
     save_model(run_dir / "model.safetensors", ema_state)
-    info = read_run_info(run_dir)
-    info.update(status="complete", step=config.train.steps)
-    atomic_write_json(run_dir / "run.json", info)
+    info = dataclasses.replace(read_run_record(run_dir), status="complete",
+                               step=config.train.steps)
+    write_record(run_dir / RUN_JSON, info)
     run = load_run(run_dir)
     s = config.sample
-    settings = SamplerSettings(s.sampler, s.nfe, s.grid, s.eta, s.churn)
-    result = sample_run(run, config.eval.samples, settings, seed=config.train.seed, clip=s.clip)
+    result = sample_run(run, config.eval.samples, s.settings(), seed=config.train.seed, clip=s.clip)
     atomic_save_npz(run_dir / "samples.npz", {"x": result.x.numpy(),
                                               "nfe": np.array(result.nfe)})
     write_report(run_dir)

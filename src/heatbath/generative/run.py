@@ -13,21 +13,22 @@ from heatbath.core.errors import UserError
 from heatbath.generative.field import Field
 from heatbath.samplers.likelihood import LogLikelihood, log_likelihood
 from heatbath.generative.resolve import make_net, make_path
-from heatbath.core.runs import DTYPES, load_tensors, read_run_info
+from heatbath.core.records import DataRunRecord, read_run_record
+from heatbath.core.runs import DTYPES, load_tensors
 
 
 
 @dataclass
 class LoadedRun:
     run_dir: Path
-    info: dict
+    info: DataRunRecord
     config: RunConfig
     net: torch.nn.Module
     path: object
 
     @property
     def event_shape(self) -> tuple[int, ...]:
-        return tuple(self.info["event_shape"])
+        return tuple(self.info.event_shape)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -40,11 +41,11 @@ class LoadedRun:
 
     def clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training data's per-element range, widened by 5 % of its width on each side."""
-        data = self.info["data"]
-        if "min" not in data:
+        data = self.info.data
+        if data.min is None or data.max is None:
             raise UserError("this run predates sample.clip (no data range in run.json)")
-        low = torch.tensor(data["min"], dtype=self.dtype).reshape(self.event_shape)
-        high = torch.tensor(data["max"], dtype=self.dtype).reshape(self.event_shape)
+        low = torch.tensor(data.min, dtype=self.dtype).reshape(self.event_shape)
+        high = torch.tensor(data.max, dtype=self.dtype).reshape(self.event_shape)
         margin = 0.05 * (high - low)
         return low - margin, high + margin
 
@@ -73,8 +74,8 @@ class LoadedRun:
 def load_run(run_dir: str | Path) -> LoadedRun:
     """A data run with its EMA weights loaded; UserError for anything missing or mismatched."""
     run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
-    if info["kind"] != "data":
+    info = read_run_record(run_dir)
+    if info.kind != "data":
         raise UserError(f"{run_dir} is an energy run; this command needs a data run")
     if not (run_dir / "model.safetensors").is_file():
         raise UserError(f"{run_dir} has no trained model yet (model.safetensors missing); "
@@ -82,9 +83,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     config = load_config(run_dir / "config.toml")
     dtype = DTYPES[config.train.dtype]
     try:
-        mean = torch.tensor(info["data"]["mean"], dtype=dtype).reshape(info["event_shape"])
-        net = make_net(info["net"], seed=0, dtype=dtype)
-        path = make_path(config, float(info["data"]["sigma_data"]), mean)
+        mean = torch.tensor(info.data.mean, dtype=dtype).reshape(info.event_shape)
+        net = make_net(info.net, seed=0, dtype=dtype)
+        path = make_path(config, info.data.sigma_data, mean)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UserError(f"{run_dir / 'run.json'} is inconsistent: {exc}") from None
     load_model_weights(net, run_dir / "model.safetensors")

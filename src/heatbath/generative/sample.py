@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -26,13 +27,13 @@ def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | 
     """--cond: class labels '3' or '0,1,2' (cycled over samples); continuous rows 'a,b;c,d'."""
     if text is None:
         return None
-    kind = run.info.get("cond_kind")
+    kind = run.info.cond_kind
     if kind is None:
         raise UserError("this model was trained without conditions; drop --cond")
     try:
         if kind == "class":
             labels = [int(v) for v in text.split(",")]
-            classes = run.info["num_classes"]
+            classes = run.info.num_classes
             if any(not 0 <= v < classes for v in labels):
                 raise UserError(f"--cond labels must be in 0..{classes - 1}, got {text}")
             return torch.tensor(labels)[torch.arange(n) % len(labels)]
@@ -40,7 +41,7 @@ def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | 
     except ValueError:
         raise UserError(f"bad --cond '{text}': give numbers separated by commas "
                         f"(rows separated by ';' for continuous conditions)") from None
-    width = run.info["cond_dim"]
+    width = run.info.cond_dim
     if any(len(row) != width for row in rows):
         raise UserError(f"--cond rows need {width} value(s) each, got '{text}'")
     values = torch.tensor(rows, dtype=run.dtype)
@@ -58,6 +59,8 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
     """
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
+    if not math.isfinite(guidance):
+        raise UserError(f"--guidance must be a finite number, got {guidance}")
     if guidance != 0.0 and cond is None:
         raise UserError("--guidance needs --cond (guidance mixes conditional and unconditional)")
     try:

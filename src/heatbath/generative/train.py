@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from heatbath.core.checkpoint import load_checkpoint, save_checkpoint
+from heatbath.core.checkpoint import STATE_JSON, load_checkpoint, save_checkpoint
 from heatbath.generative.config import RunConfig
 from heatbath.generative.couplings import couple
 from heatbath.core.errors import TrainingDiverged, UserError
@@ -94,6 +94,8 @@ def train(job: TrainingJob, resume: bool, progress=None) -> dict[str, torch.Tens
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + ctx.rank)
     step = 0
+    # A run killed before its step-0 checkpoint has nothing to resume: start it over.
+    resume = resume and (Path(job.run_dir) / STATE_JSON).is_file()
     if resume:
         step, rng_states, _ = load_checkpoint(job.run_dir, net, ema, optimizer)
         if len(rng_states) != ctx.world:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,11 +21,28 @@ from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "build_net", "count_parameters", "NetConfigError"]
+__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "NETS", "NetKind", "build_net", "count_parameters",
+           "NetConfigError"]
 
-NET_KINDS = ("mlp", "hollow", "unet")
-VECTOR_OPTIONS = ("hidden", "depth")
-UNET_OPTIONS = ("base", "mults", "num_res", "attention")
+
+@dataclass(frozen=True)
+class NetKind:
+    """A `model.net` choice: the options it takes and whether it needs images (C, H, W)."""
+
+    name: str
+    options: tuple[str, ...]
+    images_only: bool
+    summary: str
+
+
+NETS: dict[str, NetKind] = {k.name: k for k in (
+    NetKind("mlp", ("hidden", "depth"), False, "residual MLP (images are flattened)"),
+    NetKind("hollow", ("hidden", "depth", "features"), False,
+            "hollow MLP: exact divergence in one backward pass"),
+    NetKind("unet", ("base", "mults", "num_res", "attention"), True, "small U-Net for images"),
+)}
+ALL_OPTIONS = tuple(dict.fromkeys(name for k in NETS.values() for name in k.options))
+NET_KINDS = tuple(NETS)
 
 
 class NetConfigError(UserError, ValueError):
@@ -32,10 +50,9 @@ class NetConfigError(UserError, ValueError):
 
 
 def _check_kind_options(kind: str, options: dict[str, object]) -> None:
-    """Refuse options that belong to the other kind, rather than silently ignoring them."""
-    foreign = {"mlp": UNET_OPTIONS + ("features",), "hollow": UNET_OPTIONS,
-               "unet": VECTOR_OPTIONS + ("features",)}[kind]
-    given = [name for name in foreign if options[name] is not None]
+    """Refuse options that belong to another kind, rather than silently ignoring them."""
+    given = [name for name in ALL_OPTIONS
+             if name not in NETS[kind].options and options[name] is not None]
     if given:
         raise NetConfigError(f"option(s) {', '.join(given)} do not apply to a {kind!r} network")
 

@@ -137,15 +137,15 @@ def pfgm_sigma_from_radius(r, dof: float):
 def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048.0,
                sigma_data: float = 1.0, data_mean: torch.Tensor | None = None,
                schedule_params: dict | None = None) -> Path:
-    """Path from names; `schedule='pfgm'` is the EDM schedule with PFGM++ Student-t noise."""
+    """Path from a registered name (`paths.registry.PATHS`): its schedule and its noise
+    ('pfgm' is the EDM schedule with PFGM++ Student-t noise); `noise` overrides the noise."""
+    from heatbath.paths.registry import PATHS
     from heatbath.paths.schedules import SCHEDULES
 
-    params = dict(schedule_params or {})
-    if schedule == "pfgm":
-        schedule, noise = "edm", "pfgm"
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown path '{schedule}'; choose one of "
-                         f"{', '.join(list(SCHEDULES) + ['pfgm'])}")
-    sched = SCHEDULES[schedule](**params)
+    if schedule not in PATHS:
+        raise ValueError(f"unknown path '{schedule}'; choose one of {', '.join(PATHS)}")
+    kind = PATHS[schedule]
+    noise = kind.noise if noise == "gaussian" else noise
+    sched = SCHEDULES[kind.schedule](**dict(schedule_params or {}))
     noise_obj = StudentTNoise(pfgm_dof) if noise == "pfgm" else GaussianNoise()
     return Path(sched, noise_obj, sigma_data, data_mean)

@@ -6,6 +6,7 @@ returns the samples with the exact number of field evaluations (NFE) per sample.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,10 +16,8 @@ from heatbath.core import rng
 from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_range, sigma_at
 from heatbath.samplers.grids import default_grid, time_grid
 from heatbath.samplers.ode import adaptive, dpm_solver_2m, euler, heun
+from heatbath.samplers.registry import SAMPLERS, Sampler
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
-
-SAMPLERS = ("euler", "heun", "dpm++2m", "ddim", "ddpm", "euler-maruyama", "dopri5")
-STOCHASTIC = ("ddpm", "euler-maruyama")
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,36 @@ class SamplerSettings:
     atol: float = 1e-5
 
     def validate(self) -> None:
+        """ValueError naming the bad setting (the CLI shows it as one line)."""
         if self.name not in SAMPLERS:
             raise ValueError(f"unknown sampler '{self.name}'; choose one of {', '.join(SAMPLERS)}")
         if self.nfe < 1:
             raise ValueError(f"--nfe must be at least 1, got {self.nfe}")
+        if not 0.0 <= self.eta <= 1.0:      # also refuses NaN
+            raise ValueError(f"--eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM), "
+                             f"got {self.eta}")
+        if not 0.0 <= self.churn < math.inf:
+            raise ValueError(f"--churn must be a finite number >= 0 (0: the ODE), "
+                             f"got {self.churn}")
+        for key, value in (("rtol", self.rtol), ("atol", self.atol)):
+            if not 0.0 < value < math.inf:
+                raise ValueError(f"sample.{key} must be a positive number, got {value}")
+
+    @property
+    def sampler(self) -> Sampler:
+        return SAMPLERS[self.name]
+
+    @property
+    def stochastic(self) -> bool:
+        """True when this run injects Gaussian noise (needs a Gaussian path)."""
+        return self.sampler.stochastic(self)
 
 
 def steps_for_nfe(settings: SamplerSettings, reaches_zero: bool) -> int:
-    """Number of grid steps that spends about `nfe` evaluations."""
-    if settings.name == "heun":
+    """Number of grid steps that spends about `nfe` evaluations (adaptive: the grid's ends only
+    matter, so the budget is ignored)."""
+    per_step = settings.sampler.evals_per_step
+    if per_step == 2:   # Heun: the last step to σ = 0 is a single Euler evaluation
         return max(1, (settings.nfe + 1) // 2 if reaches_zero else settings.nfe // 2)
     return settings.nfe
 
@@ -72,26 +92,12 @@ def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
 
 def run_sampler(field, x: torch.Tensor, settings: SamplerSettings, grid: torch.Tensor,
                 noise) -> SamplerResult:
-    name = settings.name
-    if name == "euler":
-        return euler(field, x, grid)
-    if name == "heun":
-        return heun(field, x, grid)
-    if name == "dpm++2m":
-        return dpm_solver_2m(field, x, grid)
-    if name == "ddim":
-        return ddim(field, x, grid, noise, eta=settings.eta)
-    if name == "ddpm":
-        return ddpm(field, x, grid, noise)
-    if name == "euler-maruyama":
-        return euler_maruyama(field, x, grid, noise, churn=settings.churn)
-    return adaptive(field, x, float(grid[0]), end_time(field, settings, grid), settings.rtol,
-                    settings.atol)
+    return settings.sampler.step(field, x, grid, noise, settings)
 
 
 def end_time(field, settings: SamplerSettings, grid: torch.Tensor) -> float:
-    """Where a sampler stops: the grid's end, or for dopri5 the last regular time."""
-    if settings.name == "dopri5":
+    """Where a sampler stops: the grid's end, or for an adaptive one the last regular time."""
+    if settings.sampler.adaptive:
         return safe_time_range(field.path, field.prediction)[1]
     return float(grid[-1])
 
@@ -126,5 +132,5 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
     return SamplerResult(torch.cat(outputs), nfe)
 
 
-__all__ = ["SAMPLERS", "SamplerSettings", "SamplerResult", "draw_samples", "time_grid",
+__all__ = ["SAMPLERS", "Sampler", "SamplerSettings", "SamplerResult", "draw_samples", "time_grid",
            "euler", "heun", "dpm_solver_2m", "ddim", "ddpm", "euler_maruyama", "adaptive"]

@@ -61,5 +61,8 @@ def time_grid(schedule: Schedule, steps: int, kind: str = "uniform", rho: float 
 
 
 def default_grid(schedule_name: str) -> str:
-    """Karras spacing for σ-parametrised diffusion (EDM's recommendation), uniform t otherwise."""
-    return "karras" if schedule_name in ("edm", "ve") else "uniform"
+    """The grid the path registry pairs with a schedule: Karras spacing for σ-parametrised
+    diffusion (EDM's recommendation), uniform t otherwise."""
+    from heatbath.paths.registry import PATHS
+
+    return next(kind.grid for kind in PATHS.values() if kind.schedule == schedule_name)

@@ -230,8 +230,20 @@ def load_plugin(path: str, name: str, params: dict) -> EnergyTarget:
         defined = ", ".join(_defined_names(module)) or "no functions or classes"
         raise UserError(f"'{name}' is not defined in {path}; it defines: {defined}")
     target = make_target(getattr(module, name), params, f"{path}:{name}")
+    _refuse_discrete(target)
     probe(target)
     return target
+
+
+def _refuse_discrete(target: EnergyTarget) -> None:
+    """Spin methods need a lattice's couplings and local updates, which a plug-in energy does
+    not declare; until plug-in lattices exist, say so instead of failing inside a method."""
+    from heatbath.targets.ising import Ising2D
+
+    if target.discrete and not isinstance(target, Ising2D):
+        raise UserError(f"plug-in {target.name} declares discrete = True, but plug-in spin "
+                        f"systems are not supported yet; for an Ising lattice with your J, h "
+                        f"and size use --target ising2d:L=,M=,J=,h=,beta=")
 
 
 def load_function(spec: str) -> tuple[str, Callable]:
@@ -248,3 +260,21 @@ def load_function(spec: str) -> tuple[str, Callable]:
         defined = ", ".join(_defined_names(module)) or "no functions or classes"
         raise UserError(f"'{name}' is not a function in {path}; it defines: {defined}")
     return name, function
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def verified_copy(run_dir: Path, plugin) -> Path:
+    """The run's copy of its plug-in file, refused in one line if missing or changed."""
+    copy = Path(run_dir) / plugin.file
+    if not copy.is_file():
+        raise UserError(f"{run_dir} has lost its copy of the plug-in energy ({copy}); "
+                        f"restore it from {plugin.original} or re-run heatbath fit")
+    if file_sha256(copy) != plugin.sha256:
+        raise UserError(f"the plug-in energy {copy} changed after the run was made (SHA-256 "
+                        f"differs from run.json); restore it or re-run heatbath fit")
+    return copy

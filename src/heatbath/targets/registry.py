@@ -74,15 +74,30 @@ def _plugin_parts(spec: str) -> tuple[str, str, dict] | None:
     return path + ".py", name, params
 
 
-def build_target(spec: str) -> EnergyTarget:
-    """A fresh target (counters at zero) from a built-in name or a plug-in file."""
+def plugin_file(spec: str) -> Path | None:
+    """The .py file a plug-in spec names (None for a built-in target)."""
+    parts = _plugin_parts(spec.strip())
+    return None if parts is None else Path(parts[0])
+
+
+def build_target(spec: str, *, run_dir: Path | None = None, plugin=None) -> EnergyTarget:
+    """A fresh target (counters at zero) from a built-in name or a plug-in file.
+
+    With `plugin` (a `core.records.PluginCopy`) a plug-in is loaded from the copy kept in
+    `run_dir`, after checking that copy's SHA-256 against the one recorded at fit time, so a run
+    directory works from any working directory and never with an edited energy.
+    """
     spec = spec.strip()
     if not spec:
         raise UserError(f"empty target spec; give one of {', '.join(TARGETS)} "
                         f"or path/to/file.py:NAME")
-    plugin = _plugin_parts(spec)
-    if plugin is not None:
-        return load_plugin(*plugin)
+    parts = _plugin_parts(spec)
+    if parts is not None:
+        if plugin is not None:
+            from heatbath.targets.plugin import verified_copy
+
+            parts = (str(verified_copy(Path(run_dir), plugin)), *parts[1:])
+        return load_plugin(*parts)
     name, params = parse_spec(spec)
     name = ALIASES.get(name.lower(), name.lower())
     if name not in TARGETS:

@@ -1,1 +1,51 @@
-"""Energy methods: how each `--method` turns a target into weighted samples."""
+"""The energy-method registry: every `--method` name is interpreted here and nowhere else.
+
+A `Method` record says how to run it on a `Problem` and what its result is: importance weights
+or equal weights, whether it trains a sampler that `heatbath sample` can draw from again (and
+which setting `--steps` means), and whether it needs a continuous target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from heatbath.energy.methods import flows, sampling
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    run: Callable                 # run(problem) -> EnergyResult
+    weighted: bool                # log_w are importance weights (E[w] = Z); else equal weights
+    learned: bool                 # trains a model kept as model.safetensors; `sample` draws more
+    continuous_only: bool         # needs forces / a density on R^d (no spin lattices)
+    exact_log_q: bool             # the trained sampler has a tractable density (FAB needs it)
+    steps_key: str                # what `fit --steps N` sets
+    summary: str
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("mcmc", sampling.run_mcmc, False, False, False, False, "method.steps",
+           "independent Markov chains (RWM, MALA, HMC, BAOAB; spin sweeps, Wolff)"),
+    Method("pt", sampling.run_pt, False, False, False, False, "method.steps",
+           "replica exchange over a geometric β ladder"),
+    Method("ais", sampling.run_ais, True, False, False, False, "method.steps",
+           "annealed importance sampling (Jarzynski weights)"),
+    Method("smc", sampling.run_smc, True, False, False, False, "method.steps",
+           "AIS with systematic resampling, independent replicas"),
+    Method("ti", sampling.run_ti, False, False, False, False, "method.steps",
+           "thermodynamic integration of E_β[φ] over β (Simpson)"),
+    Method("flow", flows.run_flow, True, True, True, True, "flow.steps",
+           "coupling spline flow (reverse KL, FAB, forward KL), exact q"),
+    Method("snf", flows.run_snf, True, True, True, False, "flow.steps",
+           "stochastic normalizing flow: flow layers + Langevin blocks, exact path weights"),
+)}
+
+
+def method_named(name: str) -> Method:
+    from heatbath.core.errors import UserError
+
+    if name not in METHODS:
+        raise UserError(f"unknown method '{name}'; choose one of {', '.join(METHODS)}")
+    return METHODS[name]

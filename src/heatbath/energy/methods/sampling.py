@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from heatbath.annealing import ais, geometric_betas, linear_betas, sigmoid_betas, smc
+from heatbath.annealing import BETA_SCHEDULES, ais, geometric_betas, linear_betas, smc
 from heatbath.annealing.weights import log_mean_exp
-from heatbath.energy.problem import KERNELS, Problem
-from heatbath.energy.results import EnergyResult
 from heatbath.core.estimate import Estimate
+from heatbath.energy.problem import Problem
+from heatbath.energy.results import EnergyResult
 from heatbath.estimators.integration import thermodynamic_integration
-from heatbath.mcmc import TemperedDensity, parallel_tempering
+from heatbath.mcmc import CONTINUOUS_KERNELS, TemperedDensity, parallel_tempering
 from heatbath.mcmc.spins import magnetisation
 
 
@@ -32,7 +32,7 @@ def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep:
             if keep:
                 kept.append(x)
         return x, kept
-    kernel = KERNELS[problem.kernel_name]
+    kernel = CONTINUOUS_KERNELS[problem.kernel_name]
     params = problem.continuous_params(problem.step_size)
     state = kernel.init(density, x, problem.generator)
     for _ in range(n_steps):
@@ -103,13 +103,7 @@ class AnnealStart:
 
 def _betas(problem: Problem, start: float) -> torch.Tensor:
     m = problem.config.method
-    if m.schedule == "linear":
-        return linear_betas(m.steps, start=start)
-    if m.schedule == "sigmoid":
-        return sigmoid_betas(m.steps, start=start)
-    if start > 0:
-        return geometric_betas(m.steps, start=start, end=1.0)
-    return geometric_betas(m.steps - 1, start=1e-3, end=1.0, prepend_zero=True)
+    return BETA_SCHEDULES[m.schedule](m.steps, start)
 
 
 def annealing_start(problem: Problem, n: int) -> AnnealStart:

@@ -1,0 +1,58 @@
+"""Checks of an energy run's configuration against the target, before anything runs.
+
+Numeric ranges are declared on the settings themselves (`core.settings.Bounds`); what is left
+here are choices read from the registries and the limits that depend on the method.
+"""
+
+from __future__ import annotations
+
+from heatbath.annealing import BETA_SCHEDULES
+from heatbath.core.errors import UserError
+from heatbath.core.settings import check_all_bounds
+from heatbath.core.runs import DTYPES
+from heatbath.energy.config import EnergyRunConfig, MethodSection
+from heatbath.energy.methods import METHODS, method_named
+from heatbath.flows import OBJECTIVES
+from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
+
+
+def validate(config: EnergyRunConfig, discrete: bool) -> None:
+    """UserError for the first setting that cannot work with this target (one line)."""
+    m, f = config.method, config.flow
+    check_all_bounds(config)
+    method = method_named(m.name)
+    if discrete and method.continuous_only:
+        usable = ", ".join(name for name, entry in METHODS.items() if not entry.continuous_only)
+        raise UserError(f"--method {m.name} needs a continuous target; for spin lattices use "
+                        f"{usable}")
+    if m.kernel != "auto":
+        _choice(m.kernel, SPIN_UPDATES if discrete else CONTINUOUS_KERNELS, "method.kernel")
+    _choice(m.schedule, BETA_SCHEDULES, "method.schedule")
+    _choice(m.dtype, DTYPES, "method.dtype")
+    _choice(f.objective, OBJECTIVES, "flow.objective")
+    if f.objective == "fab" and not method.exact_log_q:
+        raise UserError(f"flow.objective=fab needs a tractable log q, which {m.name} has not; "
+                        f"use it with --method flow")
+    _choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
+    _check_method_sizes(m)
+
+
+def _check_method_sizes(m: MethodSection) -> None:
+    """Sizes below which a method has nothing to compute (or no error bar)."""
+    if m.name in ("ais", "smc") and m.steps < 2:
+        raise UserError(f"method.steps must be at least 2 for {m.name} (annealing steps), "
+                        f"got {m.steps}")
+    if m.name == "pt" and m.temperatures < 2:
+        raise UserError(f"method.temperatures must be at least 2 for pt, got {m.temperatures}")
+    if m.name == "ti" and m.chains < 2:
+        raise UserError(f"method.chains must be at least 2 for ti (it sets the error bar), "
+                        f"got {m.chains}")
+    if m.name == "smc" and m.replicas < 2:
+        raise UserError("method.replicas must be at least 2 for SMC (it sets the error bar)")
+    if m.name == "ti" and m.temperatures < 3:
+        raise UserError("method.temperatures must be at least 3 for thermodynamic integration")
+
+
+def _choice(value: str, choices, key: str) -> None:
+    if value not in choices:
+        raise UserError(f"unknown {key} '{value}'; choose one of {', '.join(choices)}")

@@ -1,0 +1,48 @@
+"""The path registry: every `path.name` is interpreted here and nowhere else.
+
+A `PathKind` names its schedule and noise, and the defaults the literature pairs with it: the
+network's prediction target, how training draws t, and the sampler grid. `build_path` and the
+data wing's config resolution both read these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heatbath.paths.schedules import SCHEDULES
+
+
+@dataclass(frozen=True)
+class PathKind:
+    name: str
+    schedule: str                 # key of paths.schedules.SCHEDULES
+    noise: str                    # "gaussian" | "pfgm" (Student-t radial noise of PFGM++)
+    prediction: str               # default network output
+    time_sampling: str            # default training-time density: "uniform" | "lognormal"
+    grid: str                     # default sampler grid
+    summary: str
+
+    @property
+    def sigma_parametrised(self) -> bool:
+        """EDM-style paths, trained on log-normal noise levels with EDM preconditioning."""
+        return self.time_sampling == "lognormal"
+
+
+PATHS: dict[str, PathKind] = {p.name: p for p in (
+    PathKind("linear", "linear", "gaussian", "velocity", "uniform", "uniform",
+             "conditional OT / rectified flow, x_t = t·x₁ + (1 − t)·z"),
+    PathKind("trig", "trig", "gaussian", "velocity", "uniform", "uniform",
+             "x_t = sin(πt/2)·x₁ + cos(πt/2)·z"),
+    PathKind("vp", "vp", "gaussian", "eps", "uniform", "uniform", "DDPM's linear β"),
+    PathKind("cosine", "cosine", "gaussian", "eps", "uniform", "uniform",
+             "improved-DDPM cosine ᾱ"),
+    PathKind("ve", "ve", "gaussian", "edm", "lognormal", "karras", "variance exploding"),
+    PathKind("edm", "edm", "gaussian", "edm", "lognormal", "karras",
+             "EDM σ(t), preconditioned denoiser"),
+    PathKind("interpolant", "interpolant", "gaussian", "velocity", "uniform", "uniform",
+             "stochastic interpolant, γ(t)² = a·t(1 − t)"),
+    PathKind("pfgm", "edm", "pfgm", "edm", "lognormal", "karras",
+             "PFGM++: EDM σ with Student-t noise of D = path.pfgm_dof extra dimensions"),
+)}
+
+assert all(kind.schedule in SCHEDULES for kind in PATHS.values())

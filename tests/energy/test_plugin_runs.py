@@ -1,0 +1,62 @@
+"""A run made from a plug-in energy is self-contained: it keeps a copy of the file (and its
+hash), works from any working directory, and refuses a copy edited afterwards."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
+        "--set", "method.chains=4", "--quiet"]
+FLOW = ["--method", "flow", "--steps", "3", "--set", "flow.layers=2", "--set", "flow.hidden=8",
+        "--set", "flow.batch_size=16", "--set", "method.samples=32", "--quiet"]
+
+
+@pytest.fixture
+def in_plugin_dir(tmp_path, monkeypatch):
+    """A working directory holding my_energy.py, so the spec is a relative path."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(EXAMPLES / "my_energy.py", work / "my_energy.py")
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_a_relative_plugin_run_works_from_elsewhere(in_plugin_dir, tmp_path, monkeypatch, cli):
+    run = tmp_path / "run"
+    code, _, err = cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *FLOW])
+    assert code == 0, err
+    record = json.loads((run / "run.json").read_text())
+    assert record["plugin"]["file"] == "plugin/my_energy.py"
+    assert (run / "plugin" / "my_energy.py").read_bytes() == (in_plugin_dir / "my_energy.py").read_bytes()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (in_plugin_dir / "my_energy.py").unlink()          # the original is gone, the copy remains
+    assert cli(["estimate", run, "--json"])[0] == 0
+    assert cli(["sample", run, "-n", "8", "--out", elsewhere / "s.npz", "--quiet"])[0] == 0
+    assert cli(["estimate", run, "--versus", run, "--json"])[0] == 0
+
+
+def test_an_edited_plugin_copy_is_refused(in_plugin_dir, tmp_path, user_error, cli):
+    run = tmp_path / "run"
+    assert cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *MCMC])[0] == 0
+    copy = run / "plugin" / "my_energy.py"
+    copy.write_text(copy.read_text() + "\n# edited\n")
+    user_error(["estimate", run], "changed after the run was made")
+    copy.unlink()
+    user_error(["estimate", run], "lost its copy")
+
+
+def test_a_discrete_plugin_is_refused_in_one_line(tmp_path, monkeypatch, user_error):
+    (tmp_path / "spins.py").write_text(
+        "import torch\n"
+        "def spins(x):\n    return -(x[:, :-1] * x[:, 1:]).sum(1)\n"
+        "spins.event_shape = (8,)\nspins.discrete = True\n")
+    monkeypatch.chdir(tmp_path)
+    for method in ("mcmc", "ais", "smc", "pt", "ti"):
+        user_error(["fit", "--target", "spins.py:spins", "--method", method, "--out",
+                    tmp_path / method], "discrete", "ising2d")
+        assert not (tmp_path / method).exists()
