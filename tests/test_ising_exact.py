@@ -146,7 +146,8 @@ def test_target_exact_values_per_site():
     exact = Ising2D(L=16).exact
     assert exact.extra["exact_method"] == "kaufman"
     assert exact.extra["log_z_per_site"] == pytest.approx(0.93219631, abs=1e-8)
-    assert exact.extra["energy_per_site"] == pytest.approx(-1.453064853, abs=1e-8)
+    # ⟨U⟩/N in kT, the unit of the total: β_c · ⟨H⟩/N, with ⟨H⟩/(NJ) = −1.453064853 at L = 16.
+    assert exact.extra["energy_per_site"] == pytest.approx(K_CRITICAL * -1.453064853, abs=1e-8)
     assert exact.extra["heat_capacity_per_site"] == pytest.approx(1.498704959, abs=1e-8)
     # T = 1/beta gives the same target; J rescales K.
     assert Ising2D(L=4, T=2.0).exact.log_z == pytest.approx(Ising2D(L=4, beta=0.5).exact.log_z)

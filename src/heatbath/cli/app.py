@@ -24,3 +24,11 @@ def check_device(device: str) -> None:
         raise UserError(f"unknown --device '{device}'; use cpu or cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+
+
+def refuse_gpu_for_energy(device: str | None) -> None:
+    """Energy methods run their targets on the CPU (OpenMM, plug-ins, lattices): say so rather
+    than silently ignoring --device."""
+    if device is not None and device != "cpu":
+        raise UserError(f"--device {device}: energy runs compute on the CPU; drop --device "
+                        f"(it applies to data runs)")

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from heatbath.cli.app import app
+from heatbath.cli.app import app, check_device, refuse_gpu_for_energy
 from heatbath.core.errors import UserError
 
 
@@ -22,12 +22,19 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                                    help="free-energy difference to another energy run (EXP, BAR, MBAR)"),
              observables: List[str] = typer.Option([], "--observable", metavar="FILE.py:NAME",
                                                     help="energy runs: also estimate f(x) (repeatable)"),
-             quiet: bool = typer.Option(False, "--quiet")):
+             device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
+             quiet: bool = typer.Option(False, "--quiet", help="write estimate.json only")):
     """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
     from heatbath.core.records import read_run_record
     from heatbath.core.runs import atomic_write_json
 
+    check_device(device)
     info = read_run_record(run_dir)
+    if info.kind == "energy":
+        refuse_gpu_for_energy(device)
+        if data is not None:
+            raise UserError("--data applies to data runs; an energy run is scored against its "
+                            "target (drop --data)")
     if versus is not None:
         from heatbath.energy.versus import free_energy_difference
 
@@ -40,12 +47,14 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         from heatbath.generative.estimate import estimate_data_run
         from heatbath.generative.run import load_run
 
-        result = estimate_data_run(load_run(run_dir), source=data, n=n, seed=seed)
+        result = estimate_data_run(load_run(run_dir, device), source=data, n=n, seed=seed)
     else:
         from heatbath.energy.estimate import estimate_energy_run
 
         result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables)
     atomic_write_json(run_dir / "estimate.json", result)
+    if quiet:
+        return
     if as_json:
         typer.echo(json.dumps(result))
     else:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from heatbath.cli.app import app, check_device, echo
+from heatbath.cli.app import app, check_device, echo, refuse_gpu_for_energy
 from heatbath.core.errors import UserError
 
 
@@ -25,6 +25,13 @@ def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml
         quiet: bool = typer.Option(False, "--quiet")):
     """Train a model on data (--data) or learn to sample an energy (--target)."""
     if target is not None or method is not None or _is_energy_config(config_file):
+        if data is not None:
+            raise UserError("--data and --target describe different runs (samples or an "
+                            "energy); give one of them")
+        refuse_gpu_for_energy(device)
+        if resume:
+            raise UserError("--resume continues data runs; an energy run is written in one go "
+                            "(run fit again with a new --out)")
         fit_energy_command(config_file=config_file, target=target, method=method, out=out,
                            steps=steps, seed=seed, overrides=overrides, quiet=quiet)
         return

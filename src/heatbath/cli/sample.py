@@ -7,8 +7,14 @@ from typing import Optional
 
 import typer
 
-from heatbath.cli.app import app, echo
+from heatbath.cli.app import app, check_device, echo, refuse_gpu_for_energy
 from heatbath.core.errors import UserError
+
+
+# What `--log-q` is the density of (stored beside it in the .npz): a few-step sampler's output
+# does not follow the ODE's law exactly, so log q is the model's density at those points.
+LOG_Q_DENSITY = ("log q(x) in nats under the model's probability-flow ODE, evaluated at the "
+                 "returned samples; it is not the density of the sampler that drew them")
 
 
 @app.command()
@@ -27,10 +33,12 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            churn: Optional[float] = typer.Option(None, "--churn"),
            clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
                                                help="clamp denoised estimates to the data range"),
+           device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
            quiet: bool = typer.Option(False, "--quiet")):
     """Draw samples from a trained run (optionally with per-sample log q)."""
     from heatbath.core.records import read_run_record
 
+    check_device(device)
     if out is not None and out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
     if out is not None and not out.parent.exists():
@@ -38,6 +46,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     if read_run_record(run_dir).kind == "energy":
         from heatbath.energy.sample import sample_energy_run
 
+        refuse_gpu_for_energy(device)
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
                              log_q=log_q or None, grid=grid, eta=eta, churn=churn, clip=clip)
 
@@ -46,11 +55,11 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         return
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
-                        churn=churn, clip=clip, quiet=quiet)
+                        churn=churn, clip=clip, device=device, quiet=quiet)
 
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
-                        eta, churn, clip, quiet) -> None:
+                        eta, churn, clip, device, quiet) -> None:
     import numpy as np
 
     from heatbath.core.progress import counter_bar
@@ -58,7 +67,7 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     from heatbath.generative.run import load_run
     from heatbath.generative.sample import parse_condition, sample_run
 
-    run = load_run(run_dir)
+    run = load_run(run_dir, device)
     s = run.config.sample
     settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn)
     condition = parse_condition(run, cond, n)
@@ -72,12 +81,14 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
         arrays["c"] = condition.numpy()
     if log_q:
         arrays["log_q"] = result.log_q.numpy()
+        arrays["log_q_density"] = np.array(LOG_Q_DENSITY)
         arrays["likelihood_nfe"] = np.array(result.likelihood_nfe)
         if result.likelihood_method == "hutchinson":
             arrays["log_q_stderr"] = result.log_q_stderr.numpy()
     target = out or run_dir / f"samples-{settings.name}-{settings.nfe}-seed{seed}.npz"
     atomic_save_npz(target, arrays)
-    extra = f", log q: {result.likelihood_method} ({result.likelihood_nfe} NFE)" if log_q else ""
+    extra = (f", log q: {result.likelihood_method} ({result.likelihood_nfe} NFE) of the "
+             f"probability-flow ODE, not of the {settings.name} samples' own law") if log_q else ""
     echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)
 
 

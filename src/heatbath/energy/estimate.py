@@ -23,6 +23,29 @@ from heatbath.core.records import EnergyResultRecord
 from heatbath.energy.run import load_energy_run
 
 
+# The unit and definition of every key `estimate --json` can print for an energy run.
+ENERGY_CONVENTIONS = {
+    "log_z": "ln Z of exp(-U), U in kT (natural log, dimensionless)",
+    "delta_log_z": "ln Z(beta) - ln Z(from_beta * beta), natural log",
+    "free_energy_per_site": "-ln Z / N (dimensionless, beta*F/N; N = lattice sites)",
+    "log_z_per_site": "ln Z / N (dimensionless)",
+    "energy": "mean reduced energy <U>, U = beta*H in kT, total over the system",
+    "energy_per_site": "<U> / N in kT (the unit of energy, per site)",
+    "heat_capacity": "Var(U) in units of k_B, total",
+    "heat_capacity_per_site": "Var(U) / N in units of k_B",
+    "abs_magnetisation": "<|m|>, m = mean spin in [-1, 1]",
+    "ess": "effective sample size as a fraction of n (weighted: Kish (sum w)^2 / (n sum w^2); "
+           "chains: n / tau_int)",
+    "forward_ess": "Kish ESS fraction of w = p/q on exact target samples (flows)",
+    "tail": "Pareto k-hat of the largest importance weights (reliable: k-hat < 0.7)",
+    "energy_evals": "configurations whose energy was evaluated (a spin sweep of one "
+                    "configuration counts as one)",
+    "n": "samples the estimates use",
+    "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
+                         "carry a step-size bias that the error bars do not include",
+}
+
+
 def _lattice_sites(target) -> int | None:
     return target.dim if len(target.event_shape) == 2 else None
 
@@ -100,15 +123,22 @@ def _to_json(target, found: dict, log_z, tail, n: int, stored: EnergyResultRecor
     report["n"] = n
     if "forward_ess" in diagnostics:
         report["forward_ess"] = diagnostics["forward_ess"]
-    report["conventions"] = {"free_energy_per_site": "-ln Z / N (dimensionless, beta*F/N)",
-                             "energy": "mean reduced energy U = beta*H in kT (total)",
-                             "ess": "fraction of samples in [0, 1]"}
+    if "unadjusted_kernel" in diagnostics:
+        report["unadjusted_kernel"] = {
+            "kernel": diagnostics["unadjusted_kernel"],
+            "warning": "no Metropolis correction: the step-size bias is in no error bar; "
+                       "rerun with half method.step_size to see its size, or use hmc/mala"}
+    report["conventions"] = {key: text for key, text in ENERGY_CONVENTIONS.items()
+                             if key in report or key in report.get("exact", {})}
     return report
 
 
 def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
                         observables: list[str] | None = None) -> dict:
     info, target, arrays, stored = load_energy_run(run_dir)
+    if n is not None and n > len(arrays["log_w"]):
+        raise UserError(f"-n {n} is more than the run's {len(arrays['log_w'])} samples; "
+                        f"use -n {len(arrays['log_w'])} or fewer")
     report = estimate_energy_result(target, torch.as_tensor(arrays["x"]),
                                     torch.as_tensor(arrays["log_w"]),
                                     torch.as_tensor(arrays["energy"]), arrays, stored, n, seed)

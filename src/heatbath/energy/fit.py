@@ -15,6 +15,7 @@ from heatbath import __version__
 from heatbath.core.settings import to_toml
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel
 from heatbath.energy.methods import METHODS
+from heatbath.mcmc import CONTINUOUS_KERNELS
 from heatbath.energy.validate import validate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
@@ -43,6 +44,10 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
         raise UserError(f"the target returned non-finite energies for {bad} sample(s); check "
                         f"the energy function (or lower method.step_size)")
     result.diagnostics["energy_evals"] = problem.energy_evals()
+    if not target.discrete and not CONTINUOUS_KERNELS[problem.kernel_name].adjusted:
+        # No accept/reject: the samples follow the discretised dynamics' law, whose step-size
+        # bias no error bar contains. Flag it wherever the results go.
+        result.diagnostics["unadjusted_kernel"] = problem.kernel_name
     return result, problem
 
 

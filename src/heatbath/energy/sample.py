@@ -11,6 +11,7 @@ from heatbath.core.checkpoint import load_model_weights
 from heatbath.core.settings import fill_config, read_toml
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.methods import METHODS
+from heatbath.energy.validate import validate
 from heatbath.core.runs import DTYPES
 from heatbath.energy.methods.flows import build_model
 from heatbath.core.errors import UserError
@@ -30,7 +31,11 @@ def sample_energy_run(run_dir: Path, n: int, seed: int, out: Path | None) -> Pat
         raise UserError(f"-n must be at least 1, got {n}")
     config = fill_config(EnergyRunConfig(), read_toml(run_dir / "config.toml"),
                          str(run_dir / "config.toml"))
+    if config.method.name != info.method:
+        raise UserError(f"{run_dir / 'config.toml'} names method '{config.method.name}' but the "
+                        f"run was made with '{info.method}'; restore config.toml")
     target = energy_run_target(run_dir, info)
+    validate(config, target.discrete)
     model = build_model(config, target.dim).to(DTYPES[config.method.dtype])
     load_model_weights(model, run_dir / "model.safetensors")
     model.eval()

@@ -25,6 +25,7 @@ class LoadedRun:
     config: RunConfig
     net: torch.nn.Module
     path: object
+    device: str = "cpu"              # where the network runs; samples come back on the CPU
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -36,8 +37,9 @@ class LoadedRun:
 
     def field(self, cond: torch.Tensor | None = None, guidance: float = 0.0,
               clip: bool = False) -> Field:
-        return Field(self.net, self.path, self.config.path.prediction, cond, guidance,
-                     self.clip_bounds() if clip else None)
+        cond = None if cond is None else cond.to(self.device)
+        bounds = None if not clip else tuple(b.to(self.device) for b in self.clip_bounds())
+        return Field(self.net, self.path, self.config.path.prediction, cond, guidance, bounds)
 
     def clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training data's per-element range, widened by 5 % of its width on each side."""
@@ -58,11 +60,11 @@ class LoadedRun:
         for start in range(0, len(x), batch_size):
             stop = min(len(x), start + batch_size)
             field = self.field(None if cond is None else cond[start:stop], guidance)
-            found = log_likelihood(field, x[start:stop], probes=self.config.eval.probes,
+            found = log_likelihood(field, x[start:stop].to(self.device), probes=self.config.eval.probes,
                                    seed=seed, ids=torch.arange(start, stop),
                                    rtol=self.config.eval.rtol, atol=self.config.eval.atol)
-            values.append(found.log_q)
-            errors.append(found.stderr)
+            values.append(found.log_q.cpu())
+            errors.append(found.stderr.cpu())
             nfe, method = max(nfe, found.nfe), found.method
         return LogLikelihood(torch.cat(values), torch.cat(errors), nfe, method)
 
@@ -71,8 +73,9 @@ class LoadedRun:
         return tensors["x"].to(self.dtype), tensors.get("c")
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """A data run with its EMA weights loaded; UserError for anything missing or mismatched."""
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """A data run with its EMA weights loaded onto `device`; UserError for anything missing or
+    mismatched."""
     run_dir = Path(run_dir)
     info = read_run_record(run_dir)
     if info.kind != "data":
@@ -90,4 +93,4 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise UserError(f"{run_dir / 'run.json'} is inconsistent: {exc}") from None
     load_model_weights(net, run_dir / "model.safetensors")
     net.eval()
-    return LoadedRun(run_dir, info, config, net, path)
+    return LoadedRun(run_dir, info, config, net.to(device), path, device)

@@ -73,10 +73,11 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
         field = run.field(None if cond is None else cond[start:stop], guidance, clip)
         try:
             result = draw_samples(field, stop - start, run.event_shape, settings, seed=seed,
-                                  batch_size=stop - start, first_index=start, dtype=run.dtype)
+                                  batch_size=stop - start, first_index=start, dtype=run.dtype,
+                                  device=run.device)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        outputs.append(result.x)
+        outputs.append(result.x.cpu())
         nfe = max(nfe, result.nfe)
         if progress is not None:
             progress(stop - start)

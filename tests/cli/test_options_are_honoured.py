@@ -1,0 +1,99 @@
+"""Options are either used or refused in one line: never silently ignored."""
+
+import json
+
+import numpy as np
+import pytest
+
+FLOW = ["--method", "flow", "--steps", "3", "--set", "flow.layers=2", "--set", "flow.hidden=8",
+        "--set", "flow.batch_size=16", "--set", "method.samples=32", "--quiet"]
+MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
+        "--set", "method.chains=4", "--quiet"]
+TINY = ["--steps", "3", "--set", "model.hidden=8", "--set", "model.depth=1",
+        "--set", "eval.samples=20", "--set", "sample.nfe=2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from heatbath.cli import main
+
+    root = tmp_path_factory.mktemp("options")
+    assert main(["fit", "--target", "gaussian:dim=2", "--out", str(root / "flow"), *FLOW]) == 0
+    assert main(["fit", "--data", "builtin:digits:n=120", "--out", str(root / "digits"),
+                 "--set", "model.net=mlp", "--set", "sample.guidance=2", *TINY]) == 0
+    return root
+
+
+@pytest.mark.parametrize("options,fragment", [
+    (["--sampler", "bogus"], "--sampler"), (["--guidance", "3"], "--guidance"),
+    (["--log-q"], "--log-q"), (["--nfe", "4", "--eta", "0.5"], "--nfe, --eta"),
+    (["--device", "cuda"], "--device")])
+def test_energy_run_refuses_data_sampler_options(runs, options, fragment, user_error):
+    user_error(["sample", runs / "flow", "-n", "4", *options], fragment)
+
+
+def test_energy_fit_refuses_a_device_data_and_resume(tmp_path, user_error):
+    base = ["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *MCMC]
+    user_error(base + ["--device", "cuda"], "--device")
+    user_error(base + ["--data", "builtin:moons"], "--data and --target")
+    user_error(base + ["--resume"], "--resume")
+    assert not (tmp_path / "r").exists()
+
+
+def test_estimate_refuses_what_it_would_ignore(runs, user_error):
+    user_error(["estimate", runs / "flow", "--data", "builtin:moons"], "--data")
+    user_error(["estimate", runs / "flow", "-n", "100000"], "-n 100000")
+    user_error(["estimate", runs / "digits", "-n", "100000"], "-n 100000")
+    user_error(["estimate", runs / "digits", "--device", "cuda"], "cuda")
+
+
+@pytest.mark.parametrize("options,fragment", [
+    (["--sampler", "ddim", "--eta", "2"], "--eta"), (["--sampler", "ddim", "--eta", "nan"], "--eta"),
+    (["--sampler", "euler-maruyama", "--churn", "-1"], "--churn"),
+    (["--cond", "1", "--guidance", "nan"], "--guidance")])
+def test_out_of_range_sampler_options_are_refused(runs, options, fragment, user_error):
+    user_error(["sample", runs / "digits", "-n", "2", *options], fragment)
+
+
+def test_sample_guidance_default_comes_from_the_run(runs, tmp_path, cli):
+    paths = {}
+    for label, extra in (("default", []), ("two", ["--guidance", "2"]), ("none", ["--guidance", "0"])):
+        paths[label] = tmp_path / f"{label}.npz"
+        code, _, err = cli(["sample", runs / "digits", "-n", "6", "--cond", "3", "--out",
+                            paths[label], "--quiet", *extra])
+        assert code == 0, err
+    x = {label: np.load(path)["x"] for label, path in paths.items()}
+    assert np.array_equal(x["default"], x["two"]) and not np.array_equal(x["default"], x["none"])
+
+
+def test_log_q_says_which_density_it_is(runs, tmp_path, cli):
+    out = tmp_path / "q.npz"
+    code, stdout, _ = cli(["sample", runs / "digits", "-n", "3", "--log-q", "--out", out])
+    assert code == 0 and "probability-flow ODE" in stdout
+    assert "probability-flow ODE" in str(np.load(out)["log_q_density"])
+
+
+def test_estimate_quiet_prints_nothing_but_writes(runs, cli):
+    (runs / "flow" / "estimate.json").unlink()
+    code, out, err = cli(["estimate", runs / "flow", "--quiet"])
+    assert code == 0 and out == "" and err == ""
+    assert "log_z" in json.loads((runs / "flow" / "estimate.json").read_text())
+
+
+def test_an_edited_config_naming_another_method_is_refused(runs, tmp_path, user_error):
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(runs / "flow", run)
+    text = (run / "config.toml").read_text().replace('name = "flow"', 'name = "bogus"')
+    (run / "config.toml").write_text(text)
+    user_error(["sample", run, "-n", "2"], "bogus")
+
+
+@pytest.mark.parametrize("kernel,flagged", [("baoab", True), ("hmc", False)])
+def test_unadjusted_kernels_are_flagged(kernel, flagged, tmp_path, cli):
+    assert cli(["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *MCMC,
+                "--set", f"method.kernel={kernel}"])[0] == 0
+    report = json.loads(cli(["estimate", tmp_path / "r", "--json"])[1])
+    assert ("unadjusted_kernel" in report) == flagged
+    assert ("unadjusted_kernel" in report["conventions"]) == flagged

@@ -1,0 +1,40 @@
+"""Every number `estimate --json` prints names its unit and definition in `conventions`, and
+per-site values are in the unit of their totals."""
+
+import json
+
+import pytest
+
+from heatbath.targets.ising import Ising2D
+
+AIS = ["--method", "ais", "--set", "method.steps=10", "--set", "method.samples=64", "--quiet"]
+MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
+        "--set", "method.chains=4", "--quiet"]
+UNLABELLED = {"conventions", "exact", "exact_method"}
+
+
+@pytest.mark.parametrize("target,method", [("ising2d:L=4", AIS), ("ising2d:L=4", MCMC),
+                                           ("gaussian:dim=2", AIS)])
+def test_every_energy_key_has_a_convention(target, method, tmp_path, cli):
+    assert cli(["fit", "--target", target, "--out", tmp_path / "r", *method])[0] == 0
+    code, out, err = cli(["estimate", tmp_path / "r", "--json"])
+    report = json.loads(out)
+    keys = (set(report) | set(report.get("exact", {}))) - UNLABELLED
+    assert keys and keys <= set(report["conventions"]), keys - set(report["conventions"])
+
+
+def test_every_data_key_has_a_convention(tmp_path, cli):
+    assert cli(["fit", "--data", "builtin:moons:n=200", "--steps", "3", "--out", tmp_path / "d",
+                "--set", "model.hidden=8", "--set", "model.depth=1", "--set", "eval.samples=40",
+                "--set", "sample.nfe=2", "--quiet"])[0] == 0
+    report = json.loads(cli(["estimate", tmp_path / "d", "--json"])[1])
+    assert set(report) - {"conventions", "sampler", "dim"} <= set(report["conventions"])
+
+
+def test_ising_per_site_values_share_the_unit_of_their_totals():
+    target = Ising2D(L=6, beta=0.3)
+    exact = target.exact
+    sites = 36
+    assert exact.extra["energy_per_site"] == pytest.approx(exact.energy_mean / sites, rel=1e-12)
+    assert exact.extra["heat_capacity_per_site"] == pytest.approx(exact.heat_capacity / sites)
+    assert exact.extra["log_z_per_site"] == pytest.approx(exact.log_z / sites)
