@@ -1,5 +1,6 @@
 """Data sets: built-ins, file loading with its validation, and the held-out split."""
 
+import math
 import sys
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 
 from heatbath.datasets import DataSet, builtin_descriptions, builtin_names, load_source, split_holdout
 from heatbath.datasets.toys import gaussian_log_density, gmm_log_density
+from heatbath.datasets.toys import checkerboard, checkerboard_entropy_per_dim
 from heatbath.core.errors import UserError
 
 TOY_NAMES = ["moons", "8gaussians", "checkerboard", "swissroll", "gmm", "gaussian"]
@@ -63,6 +65,31 @@ def test_exact_log_densities_match_closed_forms_and_normalise():
 
 def test_toys_without_closed_form_have_no_log_density():
     assert load_source("builtin:moons", n=5).log_density is None
+
+
+def _histogram_entropy(x: torch.Tensor, cell: float) -> float:
+    """Plug-in entropy (nats) of a histogram of x on square cells of side `cell`, with the
+    Miller-Madow correction (K - 1) / 2n for K occupied cells, which removes the plug-in
+    estimate's leading bias; exact up to noise for a density constant on each cell."""
+    keys = torch.floor(x.double() / cell)
+    _, counts = torch.unique(keys, dim=0, return_counts=True)
+    p = counts.double() / len(x)
+    plug_in = -(p * torch.log(p / cell ** x.shape[1])).sum().item()
+    return plug_in + (len(counts) - 1) / (2 * len(x))
+
+
+def test_checkerboard_entropy_matches_a_histogram_of_its_samples():
+    # Independent of the closed form: the entropy is estimated from generated samples alone, on
+    # unit cells (the dark squares have side 2 and corners on even integers, so every cell is
+    # wholly inside or outside them). 20 batches give the estimate's standard error.
+    x = checkerboard(400_000, generator=torch.Generator().manual_seed(11))
+    per_dim = np.array([_histogram_entropy(batch, cell=1.0) / 2 for batch in x.chunk(20)])
+    stderr = per_dim.std(ddof=1) / np.sqrt(len(per_dim))
+    z = (per_dim.mean() - checkerboard_entropy_per_dim()) / stderr
+    assert abs(z) < 4, (per_dim.mean(), stderr)
+    # ln 32 / 2 is also E[-log p] / 2 under the closed-form density of the same samples.
+    nll = -load_source("builtin:checkerboard", n=2).log_density(x[:1000]) / 2
+    assert torch.allclose(nll, torch.full_like(nll, checkerboard_entropy_per_dim()))
 
 
 def test_digits_loads_as_labelled_images():
@@ -138,14 +165,28 @@ def test_npy_round_trip_and_image_shapes(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((7, 4)))
     ds = load_source(str(tmp_path / "v.npy"))
     assert ds.x.shape == (7, 4) and ds.c is None and ds.kind == "vector"
-    np.save(tmp_path / "gray.npy", np.ones((5, 6, 6), dtype=np.uint8))
-    assert load_source(str(tmp_path / "gray.npy")).x.shape == (5, 1, 6, 6)
-    np.save(tmp_path / "rgb.npy", np.ones((5, 3, 6, 6)))
+    np.save(tmp_path / "gray.npy", np.ones((5, 8, 8), dtype=np.uint8))
+    assert load_source(str(tmp_path / "gray.npy")).x.shape == (5, 1, 8, 8)
+    np.save(tmp_path / "rgb.npy", np.ones((5, 3, 8, 8)))
     ds = load_source(str(tmp_path / "rgb.npy"))
-    assert ds.x.shape == (5, 3, 6, 6) and ds.kind == "image" and ds.event_shape == (3, 6, 6)
+    assert ds.x.shape == (5, 3, 8, 8) and ds.kind == "image" and ds.event_shape == (3, 8, 8)
+    np.save(tmp_path / "small.npy", np.ones((5, 6, 6)))
+    ds = load_source(str(tmp_path / "small.npy"), kind="image")
+    assert ds.x.shape == (5, 1, 6, 6) and ds.kind == "image"
     np.save(tmp_path / "wide.npy", np.ones((5, 8, 2, 2)))
-    ds = load_source(str(tmp_path / "wide.npy"))
+    ds = load_source(str(tmp_path / "wide.npy"), kind="vector")
     assert ds.x.shape == (5, 32) and ds.kind == "vector"
+
+
+@pytest.mark.parametrize("shape", [(6, 13, 3), (5, 6, 6), (5, 8, 2, 2), (4, 5, 8, 8)])
+def test_a_shape_that_does_not_decide_the_modality_asks_for_data_kind(tmp_path, shape):
+    """(N, 13, 3) could be particles or 13×3 pictures: the user says which."""
+    np.save(tmp_path / "x.npy", np.ones(shape))
+    with pytest.raises(UserError, match="data.kind=vector"):
+        load_source(str(tmp_path / "x.npy"))
+    assert load_source(str(tmp_path / "x.npy"), kind="vector").x.shape == (shape[0], math.prod(shape[1:]))
+    with pytest.raises(UserError, match="data.kind"):
+        load_source(str(tmp_path / "x.npy"), kind="particles")
 
 
 def test_files_can_be_subsampled_deterministically(tmp_path):

@@ -33,16 +33,20 @@ def builtin_descriptions() -> dict[str, str]:
     return descriptions
 
 
-def load_source(spec: str, *, n: int | None = None, seed: int = 0) -> DataSet:
+def load_source(spec: str, *, n: int | None = None, seed: int = 0,
+                kind: str = "auto") -> DataSet:
     """Load a data set. `n` is the number of toy samples to draw (default 20000) or, for files
     and images, the size of a random subset chosen by `seed`; toys are also drawn with `seed`.
+    `kind` (data.kind) says how a file's arrays are read where the shape does not decide it.
     """
+    if kind not in DATA_KINDS:
+        raise UserError(f"unknown data.kind '{kind}'; choose one of {', '.join(DATA_KINDS)}")
     if not isinstance(spec, str) or not spec.strip():
         raise UserError("empty data spec: give a .npz/.npy file or builtin:NAME "
                         f"(one of {', '.join(builtin_names())})")
     if spec.startswith(BUILTIN_PREFIX):
         return _load_builtin(spec[len(BUILTIN_PREFIX):], n, seed)
-    return _subsample(_load_file(Path(spec)), n, seed, where=f"'{spec}'")
+    return _subsample(_load_file(Path(spec), kind), n, seed, where=f"'{spec}'")
 
 
 # --- built-ins -------------------------------------------------------------------------------
@@ -87,7 +91,7 @@ def _subsample(ds: DataSet, n: int | None, seed: int, where: str) -> DataSet:
 
 # --- files -----------------------------------------------------------------------------------
 
-def _load_file(path: Path) -> DataSet:
+def _load_file(path: Path, kind: str) -> DataSet:
     where = f"'{path}'"
     if not path.exists():
         raise UserError(f"no such file: {where} (for a built-in data set write builtin:NAME, "
@@ -99,16 +103,19 @@ def _load_file(path: Path) -> DataSet:
         raise UserError(f"{where} is not a .npz or .npy file; save your data with numpy.savez "
                         "(arrays x and optional c) or numpy.save")
     x, c = _read_npz(path, where) if suffix == ".npz" else (_read_npy(path, where), None)
-    return _dataset_from_arrays(x, c, name=path.stem, where=where)
+    return _dataset_from_arrays(x, c, name=path.stem, where=where, kind=kind)
 
 
 def _unreadable(where: str, exc: Exception) -> UserError:
     if "Object arrays" in str(exc):   # numpy's wording for a pickled dtype=object array
         return UserError(f"{where} holds Python objects, not numbers; save a numeric array")
+    if isinstance(exc, MemoryError):   # a header claiming a shape far beyond the file's size
+        return UserError(f"cannot read {where}: its header claims an array too large for "
+                         f"memory (a corrupt or truncated file?)")
     return UserError(f"cannot read {where}: it is not a valid numpy file ({type(exc).__name__})")
 
 
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError)
 
 
 def _read_npy(path: Path, where: str) -> np.ndarray:
@@ -143,9 +150,10 @@ def _read_npz(path: Path, where: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 # --- validation ------------------------------------------------------------------------------
 
-def _dataset_from_arrays(x: np.ndarray, c: np.ndarray | None, name: str, where: str) -> DataSet:
+def _dataset_from_arrays(x: np.ndarray, c: np.ndarray | None, name: str, where: str,
+                         kind: str = "auto") -> DataSet:
     _check_samples(x, where)
-    samples, kind = _shape_samples(torch.from_numpy(x.astype(np.float32)))
+    samples, kind = _shape_samples(torch.from_numpy(x.astype(np.float32)), kind, where)
     ds = DataSet(x=samples, name=name, kind=kind)
     if c is not None:
         _attach_condition(ds, c, where)
@@ -167,15 +175,29 @@ def _check_samples(x: np.ndarray, where: str) -> None:
                         f"{bad[0]}); remove or fix them")
 
 
-def _shape_samples(x: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """(N,H,W) -> (N,1,H,W) image; (N,C,H,W) with C <= 4 -> image; anything else -> (N, D)."""
-    if x.ndim == 2:
-        return x, "vector"
-    if x.ndim == 3:
-        return x.unsqueeze(1), "image"
-    if x.ndim == 4 and x.shape[1] <= MAX_IMAGE_CHANNELS:
-        return x, "image"
-    return x.reshape(x.shape[0], -1), "vector"
+DATA_KINDS = ("auto", "vector", "image")
+MIN_IMAGE_SIDE = 8   # smaller "images" are far likelier to be particles or feature tables
+
+
+def _shape_samples(x: torch.Tensor, kind: str, where: str) -> tuple[torch.Tensor, str]:
+    """Samples and their modality. (N, D) is a vector. `image`: (N, H, W) -> (N, 1, H, W) or
+    (N, C ≤ 4, H, W). `vector`: any shape, flattened. `auto` reads images only when both sides
+    are at least MIN_IMAGE_SIDE and otherwise asks, because an (N, 13, 3) array of particle
+    positions is not a stack of 13×3 pictures."""
+    if x.ndim == 2 or kind == "vector":
+        return x.reshape(x.shape[0], -1), "vector"
+    image = x.unsqueeze(1) if x.ndim == 3 else x
+    is_image_shape = image.ndim == 4 and image.shape[1] <= MAX_IMAGE_CHANNELS
+    if kind == "image":
+        if not is_image_shape:
+            raise UserError(f"x in {where} has shape {tuple(x.shape)}; data.kind=image needs "
+                            f"(N, H, W) or (N, C <= {MAX_IMAGE_CHANNELS}, H, W)")
+        return image, "image"
+    if is_image_shape and min(image.shape[2:]) >= MIN_IMAGE_SIDE:
+        return image, "image"
+    raise UserError(f"x in {where} has shape {tuple(x.shape)}, which does not say what a sample "
+                    f"is: set data.kind=vector (flattened to {x[0].numel()} numbers)"
+                    + (" or data.kind=image" if is_image_shape else ""))
 
 
 def _attach_condition(ds: DataSet, c: np.ndarray, where: str) -> None:

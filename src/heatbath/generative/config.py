@@ -18,6 +18,7 @@ from heatbath.core.settings import (AT_LEAST_1, FRACTION_OPEN, NON_NEGATIVE, POS
 class DataConfig:
     source: str = ""                 # .npz / .npy / builtin:NAME[:k=v,...]
     holdout: float = setting(0.1, FRACTION_OPEN)            # fraction kept out of training for evaluation
+    kind: str = "auto"               # auto | vector | image: how a file's arrays are read
     n: int = setting(0, NON_NEGATIVE)                      # 0: all rows (toys: their default size)
 
 

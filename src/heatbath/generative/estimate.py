@@ -42,7 +42,7 @@ DATA_CONVENTIONS = {
 def evaluation_data(run: LoadedRun, source: str | None) -> torch.Tensor:
     if source is None:
         return run.heldout()[0]
-    data = load_source(source)
+    data = load_source(source, kind=run.info.data.kind)
     if tuple(data.event_shape) != run.event_shape:
         raise UserError(f"--data has samples of shape {tuple(data.event_shape)}, but the model "
                         f"was trained on {run.event_shape}")

@@ -32,7 +32,9 @@ from heatbath.generative.train import TrainingJob, distributed_context, train
 def load_data(config: RunConfig) -> tuple[DataSet, DataSet]:
     if not config.data.source:
         raise UserError("no data given: pass --data SOURCE (a .npz/.npy file or builtin:NAME)")
-    data = load_source(config.data.source, n=config.data.n or None, seed=config.train.seed)
+    data = load_source(config.data.source, n=config.data.n or None, seed=config.train.seed,
+                       kind=config.data.kind)
+    config.data.kind = data.kind   # resolved: config.toml records what the samples were read as
     return split_holdout(data, config.data.holdout, seed=config.train.seed)
 
 
