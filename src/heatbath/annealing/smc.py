@@ -29,7 +29,7 @@ import torch
 
 from heatbath.core.estimate import Estimate
 from heatbath.annealing.ais import AnnealResult, anneal, check_betas
-from heatbath.annealing.weights import kish_ess, log_mean_exp
+from heatbath.annealing.weights import kish_ess_count, log_mean_exp
 from heatbath.mcmc.density import Base, Energy, energy_evals_of
 from heatbath.mcmc.moves import Move
 
@@ -52,7 +52,7 @@ def _replica_resampler(n_replicas: int, ess_threshold: float):
     def resample(log_w: torch.Tensor, generator: torch.Generator):
         lw = log_w.reshape(n_replicas, -1)
         n = lw.shape[1]
-        need = kish_ess(lw, dim=1) < ess_threshold * n
+        need = kish_ess_count(lw, dim=1) < ess_threshold * n
         ancestors = systematic_resample(lw, generator)     # drawn every time: same stream
         if not bool(need.any()):
             return None, log_w, torch.zeros(n_replicas, dtype=torch.float64), 0
@@ -91,6 +91,6 @@ def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], mov
     log_z = Estimate(float(log_mean_exp(replica_log_z, dim=0)),
                      float(replica_log_z.std() / math.sqrt(n_replicas)), n_replicas,
                      energy_evals=evals)
-    ess = kish_ess(lw, dim=1) / lw.shape[1]       # a fraction, as everywhere else
+    ess = kish_ess_count(lw, dim=1) / lw.shape[1]       # a fraction, as everywhere else
     ess_est = Estimate(float(ess.mean()), float(ess.std() / math.sqrt(n_replicas)), n_replicas)
     return AnnealResult(x, log_w, log_z, ess_est, evals, betas, n_resamples, replica_log_z)

@@ -19,8 +19,9 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 
-def kish_ess(log_w: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """(Σw)² / Σw², between 1 and n."""
+def kish_ess_count(log_w: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """(Σw)² / Σw² along `dim`, a count between 1 and n (batched, inside SMC's loop); the
+    fraction with its error bar is `heatbath.estimators.kish_ess`."""
     return torch.exp(2 * torch.logsumexp(log_w, dim=dim) - torch.logsumexp(2 * log_w, dim=dim))
 
 

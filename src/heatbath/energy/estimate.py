@@ -8,6 +8,7 @@ whose errors come from independent chains, and an ESS from the integrated autoco
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -68,69 +69,101 @@ def _chain_estimates(arrays: dict) -> dict:
     return out
 
 
-def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,
-                           n: int | None, seed: int = 0) -> dict:
-    """The JSON-ready estimate of an energy run (see the module docstring)."""
-    weighted = stored.weighted
+@dataclass(frozen=True)
+class EnergyEstimates:
+    """The estimates of an energy run, typed; `to_json` is what `estimate --json` prints (units
+    in ENERGY_CONVENTIONS). Absent quantities are None, never a number that is not defined."""
+
+    n: int
+    energy_evals: int
+    ess: Estimate
+    energy: Estimate
+    log_z: Estimate | None = None
+    delta_log_z: Estimate | None = None       # ln Z(β) − ln Z(from_beta·β)
+    from_beta: float | None = None
+    free_energy_per_site: Estimate | None = None
+    abs_magnetisation: Estimate | None = None
+    tail: dict | None = None                  # Pareto k̂ of the weights (weighted methods)
+    exact: dict = field(default_factory=dict)
+    forward_ess: dict | None = None
+    unadjusted_kernel: str | None = None
+
+    def to_json(self) -> dict:
+        report = {}
+        if self.delta_log_z is not None:
+            report["delta_log_z"] = {**self.delta_log_z.to_json(), "from_beta": self.from_beta}
+        for key in ("log_z", "free_energy_per_site", "ess", "energy", "abs_magnetisation"):
+            if getattr(self, key) is not None:
+                report[key] = getattr(self, key).to_json()
+        if self.exact:
+            report["exact"] = json.loads(json.dumps(self.exact, default=str))
+        if self.tail is not None:
+            report["tail"] = self.tail
+        report.update(energy_evals=self.energy_evals, n=self.n)
+        if self.forward_ess is not None:
+            report["forward_ess"] = self.forward_ess
+        if self.unadjusted_kernel is not None:
+            report["unadjusted_kernel"] = {
+                "kernel": self.unadjusted_kernel,
+                "warning": "no Metropolis correction: the step-size bias is in no error bar; "
+                           "rerun with half method.step_size to see its size, or use hmc/mala"}
+        report["conventions"] = {key: text for key, text in ENERGY_CONVENTIONS.items()
+                                 if key in report or key in report.get("exact", {})}
+        return report
+
+
+def _stored_estimate(record: dict | None, n: int) -> Estimate | None:
+    if record is None:
+        return None
+    return Estimate(record["value"], record["stderr"], n, ci95=tuple(record["ci95"]))
+
+
+def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,
+                    n: int | None = None, seed: int = 0) -> EnergyEstimates:
+    """Estimates from an energy method's samples (the first n of them, if n is given)."""
     if n is not None:
         x, log_w, energy = x[:n], log_w[:n], energy[:n]
     log_w = torch.as_tensor(log_w, dtype=torch.float64)
     energy = torch.as_tensor(energy, dtype=torch.float64)
     tail = None
-    if weighted:
+    if stored.weighted:
         found, tail = _weighted_estimates(log_w, energy, seed)
         if target.discrete:
             m = magnetisation(torch.as_tensor(x)).abs().double()
             found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)
         log_z = found.pop("log_z_is")
-        method_log_z = stored.log_z
-        if method_log_z is not None and n is None:   # SMC/AIS's own estimate (replica-aware)
-            log_z = Estimate(method_log_z["value"], method_log_z["stderr"], len(log_w),
-                             ci95=tuple(method_log_z["ci95"]))
+        if stored.log_z is not None and n is None:   # SMC/AIS's own estimate (replica-aware)
+            log_z = _stored_estimate(stored.log_z, len(log_w))
     else:
         found = _chain_estimates(arrays)
-        stored_log_z = stored.log_z
-        log_z = None if stored_log_z is None else Estimate(
-            stored_log_z["value"], stored_log_z["stderr"], len(log_w),
-            ci95=tuple(stored_log_z["ci95"]))
-    return _to_json(target, found, log_z, tail, len(log_w), stored)
+        log_z = _stored_estimate(stored.log_z, len(log_w))
+    return _typed(target, found, log_z, tail, len(log_w), stored.diagnostics)
 
 
-def _to_json(target, found: dict, log_z, tail, n: int, stored: EnergyResultRecord) -> dict:
-    report = {}
+def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> EnergyEstimates:
     sites = _lattice_sites(target)
-    delta_from = stored.diagnostics.get("delta_from_beta")
-    if log_z is not None and delta_from is not None:
-        # Annealed from chains at another temperature with unknown ln Z there.
-        report["delta_log_z"] = {**log_z.to_json(), "from_beta": delta_from}
-    elif log_z is not None:
-        report["log_z"] = log_z.to_json()
-        if sites:
-            report["free_energy_per_site"] = Estimate(
-                -log_z.value / sites, log_z.stderr / sites, n,
-                ci95=(-log_z.ci95[1] / sites, -log_z.ci95[0] / sites)).to_json()
-    for key, est in found.items():
-        report[key] = est.to_json()
+    delta_from = diagnostics.get("delta_from_beta")
+    per_site = None
+    if log_z is not None and delta_from is None and sites:
+        per_site = Estimate(-log_z.value / sites, log_z.stderr / sites, n,
+                            ci95=(-log_z.ci95[1] / sites, -log_z.ci95[0] / sites))
     exact = target.exact.to_json()
     if sites and exact.get("log_z") is not None:
         exact["free_energy_per_site"] = -exact["log_z"] / sites
-    if exact:
-        report["exact"] = json.loads(json.dumps(exact, default=str))
-    if tail is not None:
-        report["tail"] = tail
-    diagnostics = stored.diagnostics
-    report["energy_evals"] = int(diagnostics.get("energy_evals", 0))
-    report["n"] = n
-    if "forward_ess" in diagnostics:
-        report["forward_ess"] = diagnostics["forward_ess"]
-    if "unadjusted_kernel" in diagnostics:
-        report["unadjusted_kernel"] = {
-            "kernel": diagnostics["unadjusted_kernel"],
-            "warning": "no Metropolis correction: the step-size bias is in no error bar; "
-                       "rerun with half method.step_size to see its size, or use hmc/mala"}
-    report["conventions"] = {key: text for key, text in ENERGY_CONVENTIONS.items()
-                             if key in report or key in report.get("exact", {})}
-    return report
+    relative = delta_from is not None   # annealed from chains at another β with unknown ln Z
+    return EnergyEstimates(
+        n=n, energy_evals=int(diagnostics.get("energy_evals", 0)), ess=found["ess"],
+        energy=found["energy"], log_z=None if relative else log_z,
+        delta_log_z=log_z if relative else None, from_beta=delta_from,
+        free_energy_per_site=per_site, abs_magnetisation=found.get("abs_magnetisation"),
+        tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
+        unadjusted_kernel=diagnostics.get("unadjusted_kernel"))
+
+
+def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,
+                           n: int | None, seed: int = 0) -> dict:
+    """The JSON-ready estimate of an energy run (see the module docstring)."""
+    return estimate_energy(target, x, log_w, energy, arrays, stored, n, seed).to_json()
 
 
 def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,

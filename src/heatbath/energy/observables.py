@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from heatbath.core.errors import UserError
+from heatbath.core.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate
 from heatbath.estimators.importance import self_normalized
 from heatbath.targets.plugin import load_function
@@ -30,15 +31,21 @@ def _values(name: str, function, x: torch.Tensor) -> np.ndarray:
     return values
 
 
+def observable_estimate(name: str, function, arrays: dict, weighted: bool,
+                        seed: int = 0) -> Estimate:
+    """E_p[f] from a run's samples: self-normalised for weighted runs (bootstrap interval),
+    else the mean over independent chains."""
+    values = _values(name, function, torch.as_tensor(arrays["x"]))
+    if weighted:
+        return self_normalized(values, arrays["log_w"], seed=seed)
+    chains = arrays["energy_traces"].shape[0]
+    return chain_mean_estimate(values.reshape(chains, -1))
+
+
 def estimate_observables(specs: list[str], arrays: dict, weighted: bool, seed: int = 0) -> dict:
-    x = torch.as_tensor(arrays["x"])
+    """`--observable FILE.py:NAME` for each spec: {NAME: estimate JSON}."""
     out = {}
     for spec in specs:
         name, function = load_function(spec)
-        values = _values(name, function, x)
-        if weighted:
-            out[name] = self_normalized(values, arrays["log_w"], seed=seed).to_json()
-        else:
-            chains = arrays["energy_traces"].shape[0]
-            out[name] = chain_mean_estimate(values.reshape(chains, -1)).to_json()
+        out[name] = observable_estimate(name, function, arrays, weighted, seed).to_json()
     return out

@@ -1,1 +1,17 @@
-"""Targets: what a model learns. Data sets (samples) and energies (Boltzmann densities)."""
+"""Energy targets: Boltzmann densities exp(−U)/Z with U in kT, built-in or your own.
+
+`build_target("NAME[:k=v]")` / `build_target("file.py:NAME")` makes one from a spec; subclass
+`EnergyTarget` (implement `_energy`, set `event_shape`) to bring your own in Python.
+"""
+
+from heatbath.targets.base import EnergyTarget, ExactValues
+
+
+def build_target(spec: str, **options):
+    """A fresh target from a spec (see `heatbath targets`); imports the registry lazily."""
+    from heatbath.targets.registry import build_target as build
+
+    return build(spec, **options)
+
+
+__all__ = ["EnergyTarget", "ExactValues", "build_target"]
