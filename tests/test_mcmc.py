@@ -300,8 +300,8 @@ def test_spin_moves_reject_invalid_input():
     g = torch.Generator().manual_seed(0)
     with pytest.raises(ValueError, match="h = 0"):
         wolff_update(uniform_spins(2, 4, 4, g), 0.4, 1.0, 0.1, g)
-    with pytest.raises(ValueError, match="even"):
-        heat_bath_sweep(uniform_spins(2, 3, 4, g), 0.4, 1.0, 0.0, g)
+    with pytest.raises(ValueError, match="at least 2"):
+        heat_bath_sweep(uniform_spins(2, 1, 4, g), 0.4, 1.0, 0.0, g)
     with pytest.raises(ValueError, match="beta"):
         metropolis_sweep(uniform_spins(2, 4, 4, g), torch.ones(3, dtype=F64), 1.0, 0.0, g)
 

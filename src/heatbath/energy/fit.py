@@ -31,7 +31,7 @@ from heatbath.targets.registry import build_target, plugin_file
 def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Problem]:
     """Build the target and run the configured method (library entry point)."""
     target = target or build_target(config.target.spec)
-    validate(config, target.discrete)
+    validate(config, target)
     dtype = DTYPES[config.method.dtype]
     problem = Problem(target, config, dtype, torch.Generator().manual_seed(config.method.seed))
     target.reset_counters()
@@ -82,7 +82,7 @@ def sample_arrays(result: EnergyResult, target=None) -> dict:
         arrays["energy_traces"] = result.energy_traces.detach().cpu().numpy()
     if result.abs_magnetisation_traces is not None:
         arrays["abs_magnetisation_traces"] = result.abs_magnetisation_traces.detach().cpu().numpy()
-    if target is not None and hasattr(target, "observables"):
+    if target is not None:
         arrays.update(target.observables(result.x.detach()))
     return arrays
 

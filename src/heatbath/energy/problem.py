@@ -17,8 +17,9 @@ from heatbath.annealing import GaussianBase
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel
 from heatbath.mcmc import (CONTINUOUS_KERNELS, SPIN_UPDATES, BAOABParams, HMCParams, IsingModel,
                            MALAParams, MCMCMove, RWMParams, SpinMove, TemperedDensity,
-                           adapt_step_size, uniform_spins)
+                           adapt_step_size)
 from heatbath.targets.base import EnergyTarget
+from heatbath.targets.spin_lattice import SpinLattice
 
 
 
@@ -33,7 +34,8 @@ class Problem:
 
     @property
     def discrete(self) -> bool:
-        return bool(self.target.discrete)
+        """A spin lattice (the only discrete targets: `validate` refuses other discrete ones)."""
+        return isinstance(self.target, SpinLattice)
 
     @property
     def kernel_name(self) -> str:
@@ -41,7 +43,7 @@ class Problem:
 
     # -- the tempered family ---------------------------------------------------------------
     def spin_model(self) -> IsingModel:
-        return IsingModel(J=self.target.J, h=self.target.h)
+        return self.target.model()
 
     def family_energy(self):
         """The energy that β multiplies: U for continuous targets, H (no β) for spins."""
@@ -51,21 +53,19 @@ class Problem:
         return float(self.target.beta) if self.discrete else 1.0
 
     def log_z_start(self) -> float:
-        return self.target.dim * math.log(2.0) if self.discrete else 0.0
+        return self.target.sites * math.log(2.0) if self.discrete else 0.0
 
     def exact_log_z_at(self, beta: float) -> float | None:
         """ln Z of exp(−β·H) where the target knows it (spin lattices via Kaufman/enumeration)."""
-        if not self.discrete:
-            return None
-        t = self.target
-        return type(t)(L=t.L, M=t.M, J=t.J, beta=beta, h=t.h).exact.log_z
+        return self.target.exact_log_z_at(beta) if self.discrete else None
 
     def base(self) -> GaussianBase | None:
         if self.discrete:
             return None
         centre = 0.0
-        if hasattr(self.target, "base_hint"):
-            centre = self.target.base_hint()[0].to(self.dtype)
+        hint = self.target.base_hint()
+        if hint is not None:
+            centre = hint[0].to(self.dtype)
         return GaussianBase(self.target.event_shape, scale=self.base_scale(), mean=centre,
                             dtype=self.dtype)
 
@@ -73,8 +73,9 @@ class Problem:
         """method.base_scale, else the target's own hint, else the spread of exact samples."""
         if self.config.method.base_scale > 0:
             return self.config.method.base_scale
-        if hasattr(self.target, "base_hint"):
-            return float(self.target.base_hint()[1])
+        hint = self.target.base_hint()
+        if hint is not None:
+            return float(hint[1])
         probe = self.target.sample_exact(512, torch.Generator().manual_seed(12345))
         if probe is None:
             return 1.0
@@ -84,7 +85,7 @@ class Problem:
     def initial(self, n: int) -> torch.Tensor:
         """Exact samples at β = 0 of the family."""
         if self.discrete:
-            return uniform_spins(n, self.target.L, self.target.M, self.generator, self.dtype)
+            return self.target.uniform(n, self.generator, self.dtype)
         return self.base().sample(n, self.generator).to(self.dtype)
 
     # -- moves ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def sample_energy_run(run_dir: Path, n: int, seed: int, out: Path | None) -> Pat
         raise UserError(f"{run_dir / 'config.toml'} names method '{config.method.name}' but the "
                         f"run was made with '{info.method}'; restore config.toml")
     target = energy_run_target(run_dir, info)
-    validate(config, target.discrete)
+    validate(config, target)
     model = build_model(config, target.dim).to(DTYPES[config.method.dtype])
     load_model_weights(model, run_dir / "model.safetensors")
     model.eval()

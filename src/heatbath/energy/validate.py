@@ -14,13 +14,20 @@ from heatbath.energy.config import EnergyRunConfig, MethodSection
 from heatbath.energy.methods import METHODS, method_named
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
+from heatbath.targets.spin_lattice import SpinLattice
 
 
-def validate(config: EnergyRunConfig, discrete: bool) -> None:
+def validate(config: EnergyRunConfig, target) -> None:
     """UserError for the first setting that cannot work with this target (one line)."""
     m, f = config.method, config.flow
     check_all_bounds(config)
     method = method_named(m.name)
+    if target.discrete and not isinstance(target, SpinLattice):
+        raise UserError(f"{target.name} declares discrete = True but is not a "
+                        f"heatbath.targets.SpinLattice, whose couplings and local updates the "
+                        f"spin methods need; for an Ising lattice use --target "
+                        f"ising2d:L=,M=,J=,h=,beta=")
+    discrete = target.discrete
     if discrete and method.continuous_only:
         usable = ", ".join(name for name, entry in METHODS.items() if not entry.continuous_only)
         raise UserError(f"--method {m.name} needs a continuous target; for spin lattices use "

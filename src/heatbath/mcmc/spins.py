@@ -8,8 +8,10 @@ with the bonds to the right and down neighbour of every site (2LM bonds, periodi
 takes (spins, beta, J, h, generator) and returns new spins (the input is not modified); beta is a
 number or one value per chain (B,), so parallel tempering and annealing over β can use them.
 
-Checkerboard sweeps update all sites of one colour at once. That is exact only when same-colour
-sites never neighbour each other, which on a periodic lattice needs L and M even.
+Sweeps update all sites of one colour at once, which is exact because same-colour sites never
+neighbour each other: `lattice_colouring` gives the checkerboard's 2 colours when L and M are
+even and 3 colours otherwise (on an odd periodic axis the checkerboard puts two neighbours, the
+first and the last row, in one colour), so every L×M ≥ 2×2 works.
 """
 
 from __future__ import annotations
@@ -55,15 +57,34 @@ def uniform_spins(n: int, L: int, M: int, generator: torch.Generator,
     return (2 * bits - 1).to(dtype)
 
 
-def _check_lattice(spins: torch.Tensor, checkerboard: bool) -> None:
+def _check_lattice(spins: torch.Tensor) -> None:
     if spins.ndim != 3:
         raise ValueError(f"spins must be (chains, L, M), got shape {tuple(spins.shape)}")
     L, M = spins.shape[1:]
     if L < 2 or M < 2:
         raise ValueError(f"lattice must be at least 2×2, got {L}×{M}")
-    if checkerboard and (L % 2 or M % 2):
-        raise ValueError(f"checkerboard sweeps need even L and M on a periodic lattice, "
-                         f"got {L}×{M}")
+
+
+def _cycle_colouring(n: int) -> torch.Tensor:
+    """A proper colouring of the n-cycle: 0, 1, 0, 1, … and colour 2 for the last site when n
+    is odd (where 0, 1, …, 0 would make the last and first sites, neighbours, equal)."""
+    colours = torch.arange(n) % 2
+    if n % 2:
+        colours[-1] = 2
+    return colours
+
+
+def lattice_colouring(L: int, M: int, device=None) -> list[torch.Tensor]:
+    """Boolean masks (L, M), one per colour, with no two periodic neighbours in one colour.
+
+    colour(i, j) = (a(i) + b(j)) mod k with a, b proper colourings of the two cycles: a step
+    along one axis changes a or b by ±1 or ±2, never by a multiple of k (k = 3 when an axis is
+    odd, where a, b take 3 values; k = 2, the checkerboard, when both are even).
+    """
+    a, b = _cycle_colouring(L), _cycle_colouring(M)
+    k = 2 if L % 2 == 0 and M % 2 == 0 else 3
+    colour = (a[:, None] + b[None, :]) % k
+    return [(colour == c).to(device) for c in range(k)]
 
 
 def _per_chain(beta: Beta, spins: torch.Tensor) -> Beta:
@@ -75,25 +96,20 @@ def _per_chain(beta: Beta, spins: torch.Tensor) -> Beta:
     return float(beta)
 
 
-def _neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
+def neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
+    """Σ of the four periodic neighbours of every site, (B, L, M)."""
     return (spins.roll(1, dims=1) + spins.roll(-1, dims=1)
             + spins.roll(1, dims=2) + spins.roll(-1, dims=2))
 
 
-def _colour_masks(L: int, M: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    i = torch.arange(L, device=device).reshape(-1, 1)
-    j = torch.arange(M, device=device).reshape(1, -1)
-    even = (i + j) % 2 == 0
-    return even, ~even
-
-
 def metropolis_sweep(spins: torch.Tensor, beta: Beta, J: float, h: float,
                      generator: torch.Generator) -> torch.Tensor:
-    """One checkerboard Metropolis sweep: every site proposes a flip, kept w.p. min(1, e^{−βΔH})."""
-    _check_lattice(spins, checkerboard=True)
+    """One Metropolis sweep, colour by colour: every site proposes a flip, kept w.p.
+    min(1, e^{−βΔH})."""
+    _check_lattice(spins)
     b = _per_chain(beta, spins)
-    for colour in _colour_masks(*spins.shape[1:], spins.device):
-        delta_h = 2 * spins * (J * _neighbour_sum(spins) + h)     # H(flipped) − H(s)
+    for colour in lattice_colouring(*spins.shape[1:], spins.device):
+        delta_h = 2 * spins * (J * neighbour_sum(spins) + h)     # H(flipped) − H(s)
         u = torch.rand(spins.shape, generator=generator, dtype=spins.dtype, device=spins.device)
         flip = colour & (u < torch.exp(-b * delta_h))
         spins = torch.where(flip, -spins, spins)
@@ -102,11 +118,11 @@ def metropolis_sweep(spins: torch.Tensor, beta: Beta, J: float, h: float,
 
 def heat_bath_sweep(spins: torch.Tensor, beta: Beta, J: float, h: float,
                     generator: torch.Generator) -> torch.Tensor:
-    """One checkerboard heat-bath (Gibbs) sweep: sᵢ = +1 w.p. σ(2β(J Σ neighbours + h))."""
-    _check_lattice(spins, checkerboard=True)
+    """One heat-bath (Gibbs) sweep, colour by colour: sᵢ = +1 w.p. σ(2β(J Σ neighbours + h))."""
+    _check_lattice(spins)
     b = _per_chain(beta, spins)
-    for colour in _colour_masks(*spins.shape[1:], spins.device):
-        p_up = torch.sigmoid(2 * b * (J * _neighbour_sum(spins) + h))
+    for colour in lattice_colouring(*spins.shape[1:], spins.device):
+        p_up = torch.sigmoid(2 * b * (J * neighbour_sum(spins) + h))
         u = torch.rand(spins.shape, generator=generator, dtype=spins.dtype, device=spins.device)
         fresh = torch.where(u < p_up, 1.0, -1.0).to(spins.dtype)
         spins = torch.where(colour, fresh, spins)
@@ -131,7 +147,7 @@ def wolff_update(spins: torch.Tensor, beta: Beta, J: float, h: float,
     """
     if h != 0:
         raise ValueError(f"the Wolff move is exact only for h = 0, got h = {h}")
-    _check_lattice(spins, checkerboard=False)
+    _check_lattice(spins)
     B, L, M = spins.shape
     b = _per_chain(beta, spins)
     p_add = -torch.expm1(-2 * torch.as_tensor(b, dtype=spins.dtype).abs() * abs(J))

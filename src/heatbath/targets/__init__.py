@@ -5,6 +5,7 @@
 """
 
 from heatbath.targets.base import EnergyTarget, ExactValues
+from heatbath.targets.spin_lattice import SpinLattice
 
 
 def build_target(spec: str, **options):
@@ -14,4 +15,4 @@ def build_target(spec: str, **options):
     return build(spec, **options)
 
 
-__all__ = ["EnergyTarget", "ExactValues", "build_target"]
+__all__ = ["EnergyTarget", "ExactValues", "SpinLattice", "build_target"]

@@ -81,6 +81,16 @@ class EnergyTarget:
         """Exact samples where the target can draw them; None otherwise."""
         return None
 
+    # -- optional hooks: override where the target knows better than the defaults -----------
+    def base_hint(self) -> tuple[torch.Tensor, float] | None:
+        """(centre, scale) of a Gaussian that covers the target, for AIS bases and flow
+        standardisation; None: methods use exact samples' spread, else N(0, 1)."""
+        return None
+
+    def observables(self, x: torch.Tensor) -> dict:
+        """Extra per-sample arrays stored in samples.npz (aldp: φ, ψ); none by default."""
+        return {}
+
     def reset_counters(self) -> None:
         self.energy_evals = 0
         self.force_evals = 0

@@ -12,7 +12,8 @@ from functools import cached_property
 import torch
 
 from heatbath.targets import _validate as check
-from heatbath.targets.base import EnergyTarget, ExactValues
+from heatbath.targets.base import ExactValues
+from heatbath.targets.spin_lattice import SpinLattice
 from heatbath.targets.ising_exact import (K_CRITICAL, MAX_ENUMERATED_SPINS, IsingThermo,
                                           enumerate_sample, enumerate_thermo, kaufman_thermo,
                                           kaufman_log_z, state_sums)
@@ -21,11 +22,10 @@ __all__ = ["Ising2D", "IsingThermo", "K_CRITICAL", "enumerate_sample", "enumerat
            "kaufman_log_z", "kaufman_thermo", "state_sums"]
 
 
-class Ising2D(EnergyTarget):
+class Ising2D(SpinLattice):
     """Periodic L×M Ising model (M defaults to L); give beta or T = 1/beta (default β = K_c/|J|)."""
 
     name = "ising2d"
-    discrete = True
     convention = ("U = beta*H, H = -J sum_<ij> s_i s_j - h sum_i s_i on a periodic LxM lattice "
                   "(bonds to the right and down neighbour of every site, 2LM bonds); spins +-1 as "
                   "floats, event_shape (L, M); exact: Kaufman (h=0), enumeration (<= 20 spins)")
@@ -41,6 +41,9 @@ class Ising2D(EnergyTarget):
         self.beta = check.inverse_temperature(beta, T, critical_beta, "ising2d")
         super().__init__((self.L, self.M), {"L": self.L, "M": self.M, "J": self.J,
                                             "beta": self.beta, "h": self.h})
+
+    def at_beta(self, beta: float) -> "Ising2D":
+        return Ising2D(L=self.L, M=self.M, J=self.J, beta=beta, h=self.h)
 
     @property
     def coupling(self) -> float:

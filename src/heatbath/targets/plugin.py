@@ -230,20 +230,9 @@ def load_plugin(path: str, name: str, params: dict) -> EnergyTarget:
         defined = ", ".join(_defined_names(module)) or "no functions or classes"
         raise UserError(f"'{name}' is not defined in {path}; it defines: {defined}")
     target = make_target(getattr(module, name), params, f"{path}:{name}")
-    _refuse_discrete(target)
     probe(target)
     return target
 
-
-def _refuse_discrete(target: EnergyTarget) -> None:
-    """Spin methods need a lattice's couplings and local updates, which a plug-in energy does
-    not declare; until plug-in lattices exist, say so instead of failing inside a method."""
-    from heatbath.targets.ising import Ising2D
-
-    if target.discrete and not isinstance(target, Ising2D):
-        raise UserError(f"plug-in {target.name} declares discrete = True, but plug-in spin "
-                        f"systems are not supported yet; for an Ising lattice with your J, h "
-                        f"and size use --target ising2d:L=,M=,J=,h=,beta=")
 
 
 def load_function(spec: str) -> tuple[str, Callable]:
