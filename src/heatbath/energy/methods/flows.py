@@ -24,8 +24,9 @@ FORWARD_ESS_SAMPLES = 2000
 def _standardisation(problem: Problem) -> tuple[torch.Tensor | float, torch.Tensor | float]:
     """Where the flow starts: the target's hint, or exact samples' mean and 1.5× spread, or N(0, 1)."""
     target = problem.target
-    if hasattr(target, "base_hint"):
-        centre, scale = target.base_hint()
+    hint = target.base_hint()
+    if hint is not None:
+        centre, scale = hint
         return centre.to(problem.dtype), float(scale)
     probe = target.sample_exact(2000, torch.Generator().manual_seed(12345))
     if probe is None:
