@@ -326,9 +326,6 @@ def test_objective_errors_are_clear():
 
 
 def test_flow_importance_samples_do_not_depend_on_batching():
-    from heatbath.flows import Flow, importance_sample
-    from heatbath.targets.analytic import Gaussian
-
     flow = Flow(2, layers=2, hidden=8).double()
     target = Gaussian(dim=2)
     big = importance_sample(flow, target, 50, torch.Generator().manual_seed(3), batch_size=7)
@@ -340,9 +337,6 @@ def test_flow_importance_samples_do_not_depend_on_batching():
 
 @pytest.mark.parametrize("kernel", ["langevin", "mala"])
 def test_snf_importance_samples_do_not_depend_on_batching(kernel):
-    from heatbath.flows import importance_sample
-    from heatbath.targets.analytic import Gaussian
-
     snf = SNF(2, n_blocks=2, layers_per_block=1, hidden=8, kernel=kernel, mcmc_steps=2).double()
     target = Gaussian(dim=2)
     big = importance_sample(snf, target, 30, torch.Generator().manual_seed(3), batch_size=7)

@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from heatbath.core.errors import UserError
+from heatbath.nets.conditioner import Conditioner
 from heatbath.nets.ema import EMA
 from heatbath.nets.flat import Flattened
 from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "NETS", "NetKind", "build_net", "count_parameters",
+__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "Conditioner", "NETS", "NetKind", "build_net", "count_parameters",
            "NetConfigError"]
 
 
