@@ -60,3 +60,21 @@ def test_a_discrete_plugin_is_refused_in_one_line(tmp_path, monkeypatch, user_er
         user_error(["fit", "--target", "spins.py:spins", "--method", method, "--out",
                     tmp_path / method], "discrete", "ising2d")
         assert not (tmp_path / method).exists()
+
+
+@pytest.mark.parametrize("body,method,fragment", [
+    # raises only on batches larger than the probe's
+    ("def e(x):\n    if len(x) > 8:\n        raise RuntimeError('boom')\n    return (x ** 2).sum(1)\n",
+     "ais", "boom"),
+    # fine for the probe, not differentiable: HMC needs forces
+    ("import numpy as np\nimport torch\ndef e(x):\n"
+     "    return torch.as_tensor(np.sum(x.detach().numpy() ** 2, 1))\n", "mcmc", "differentiable"),
+])
+def test_a_plugin_failing_after_its_probe_is_one_line(body, method, fragment, tmp_path,
+                                                      monkeypatch, user_error):
+    (tmp_path / "bad.py").write_text(body + "e.event_shape = (2,)\n")
+    monkeypatch.chdir(tmp_path)
+    user_error(["fit", "--target", "bad.py:e", "--method", method, "--out", tmp_path / "r",
+                "--set", "method.steps=10", "--set", "method.samples=64",
+                "--set", "method.step_size=0.1"], "bad.py:e", fragment)
+    assert not (tmp_path / "r").exists()

@@ -38,7 +38,7 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     if versus is not None:
         from heatbath.energy.versus import free_energy_difference
 
-        result = free_energy_difference(run_dir, versus, seed)
+        result = free_energy_difference(run_dir, versus, seed=seed)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
         return
     if info.kind == "data":

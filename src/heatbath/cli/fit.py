@@ -76,7 +76,7 @@ def fit_data_command(*, config_file, data, out, steps, seed, device, resume, ove
     elif not config.data.source:
         raise UserError("nothing to fit: pass --data SOURCE (or --target SPEC for an energy)")
     with progress_bar("training", config.train.steps, quiet) as advance:
-        run_dir = fit_data(config, out, resume, advance,
+        run_dir = fit_data(config, out, resume=resume, progress=advance,
                            on_ready=lambda d: echo(f"run directory: {d}", quiet))
     echo(f"trained {config.train.steps} steps; report: {run_dir / 'report.html'}", quiet)
 

@@ -50,7 +50,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
                              log_q=log_q or None, grid=grid, eta=eta, churn=churn, clip=clip)
 
-        path = sample_energy_run(run_dir, n, seed, out)
+        path = sample_energy_run(run_dir, n=n, seed=seed, out=out)
         echo(f"{n} weighted samples -> {path}", quiet)
         return
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,

@@ -25,7 +25,7 @@ from heatbath.core.records import (RESULT_JSON, RUN_JSON, EnergyResultRecord, En
 from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_bytes,
                                 atomic_write_json, atomic_write_text, check_out_dir,
                                 default_run_dir, staged_directory)
-from heatbath.targets.plugin import file_sha256
+from heatbath.targets.plugin import file_sha256, user_code_guard
 from heatbath.targets.registry import build_target, plugin_file
 
 def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Problem]:
@@ -36,7 +36,8 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
     problem = Problem(target, config, dtype, torch.Generator().manual_seed(config.method.seed))
     target.reset_counters()
     try:
-        result = METHODS[config.method.name].run(problem)
+        with user_code_guard(target, f"running {config.method.name}"):
+            result = METHODS[config.method.name].run(problem)
     except ValueError as exc:
         raise UserError(f"{config.method.name} on {target.name}: {exc}") from None
     if not torch.isfinite(result.energy).all():
@@ -92,7 +93,7 @@ def result_record(result: EnergyResult) -> EnergyResultRecord:
                               log_z=None if result.log_z is None else result.log_z.to_json())
 
 
-def fit_energy(config: EnergyRunConfig, out: Path | None) -> Path:
+def fit_energy(config: EnergyRunConfig, out: Path | None = None) -> Path:
     from heatbath.energy.estimate import estimate_energy_result
 
     if out is not None:

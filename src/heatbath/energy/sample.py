@@ -12,6 +12,7 @@ from heatbath.core.settings import fill_config, read_toml
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.methods import METHODS
 from heatbath.energy.validate import validate
+from heatbath.targets.plugin import user_code_guard
 from heatbath.core.runs import DTYPES
 from heatbath.energy.methods.flows import build_model
 from heatbath.core.errors import UserError
@@ -20,7 +21,7 @@ from heatbath.core.runs import atomic_save_npz
 from heatbath.energy.run import energy_run_target, read_energy_record
 
 
-def sample_energy_run(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
+def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None = None) -> Path:
     info = read_energy_record(run_dir)
     method = METHODS.get(info.method)
     if method is None or not method.learned:
@@ -39,7 +40,8 @@ def sample_energy_run(run_dir: Path, n: int, seed: int, out: Path | None) -> Pat
     model = build_model(config, target.dim).to(DTYPES[config.method.dtype])
     load_model_weights(model, run_dir / "model.safetensors")
     model.eval()
-    drawn = importance_sample(model, target, n, torch.Generator().manual_seed(seed))
+    with user_code_guard(target, "sampling"):
+        drawn = importance_sample(model, target, n, torch.Generator().manual_seed(seed))
     arrays = {"x": drawn.x.reshape(n, *target.event_shape).numpy(),
               "log_w": drawn.log_w.numpy(), "energy": drawn.energy.numpy()}
     if drawn.log_q is not None:

@@ -21,6 +21,7 @@ from heatbath.core.errors import UserError
 from heatbath.estimators.autocorr import integrated_time
 from heatbath.estimators.free_energy import bar, exp_estimator, mbar
 from heatbath.energy.run import load_energy_run
+from heatbath.targets.plugin import user_code_guard
 
 
 def _load(run_dir: Path):
@@ -44,7 +45,7 @@ def _representative(arrays: dict, weighted: bool, seed: int) -> torch.Tensor:
     return x.reshape(chains, steps, *x.shape[1:])[:, keep].reshape(-1, *x.shape[1:])
 
 
-def free_energy_difference(run_a: Path, run_b: Path, seed: int = 0) -> dict:
+def free_energy_difference(run_a: Path, run_b: Path, *, seed: int = 0) -> dict:
     target_a, arrays_a, weighted_a = _load(run_a)
     target_b, arrays_b, weighted_b = _load(run_b)
     if target_a.event_shape != target_b.event_shape:
@@ -52,7 +53,8 @@ def free_energy_difference(run_a: Path, run_b: Path, seed: int = 0) -> dict:
                         f"{target_b.event_shape}")
     xa = _representative(arrays_a, weighted_a, seed).to(torch.float64)
     xb = _representative(arrays_b, weighted_b, seed + 1).to(torch.float64)
-    with torch.no_grad():
+    with torch.no_grad(), user_code_guard(target_a, "evaluating --versus energies"), \
+            user_code_guard(target_b, "evaluating --versus energies"):
         u_aa, u_ba = target_a.energy(xa).numpy(), target_b.energy(xa).numpy()
         u_ab, u_bb = target_a.energy(xb).numpy(), target_b.energy(xb).numpy()
     if not all(np.isfinite(u).all() for u in (u_aa, u_ba, u_ab, u_bb)):

@@ -90,7 +90,7 @@ def resumed_config(out: Path, overrides_applied: RunConfig | None) -> RunConfig:
     return config
 
 
-def fit_data(config: RunConfig, out: Path | None, resume: bool = False,
+def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False,
              progress=None, on_ready=None) -> Path:
     """Train a generative model; returns the run directory."""
     if resume and out is None:

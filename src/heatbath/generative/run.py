@@ -69,8 +69,17 @@ class LoadedRun:
         return LogLikelihood(torch.cat(values), torch.cat(errors), nfe, method)
 
     def heldout(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        tensors = load_tensors(self.run_dir / "heldout.safetensors", "held-out data")
-        return tensors["x"].to(self.dtype), tensors.get("c")
+        path = self.run_dir / "heldout.safetensors"
+        tensors = load_tensors(path, "held-out data")
+        x = tensors.get("x")
+        if x is None or x.ndim < 2 or tuple(x.shape[1:]) != self.event_shape:
+            got = "no 'x'" if x is None else f"x of shape {tuple(x.shape)}"
+            raise UserError(f"{path} is corrupt: it holds {got}, the model's samples have shape "
+                            f"(N, {', '.join(map(str, self.event_shape))}); re-run heatbath fit")
+        c = tensors.get("c")
+        if c is not None and len(c) != len(x):
+            raise UserError(f"{path} is corrupt: {len(c)} conditions for {len(x)} samples")
+        return x.to(self.dtype), c
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -84,6 +93,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         raise UserError(f"{run_dir} has no trained model yet (model.safetensors missing); "
                         f"finish it with 'heatbath fit --resume --out {run_dir}'")
     config = load_config(run_dir / "config.toml")
+    _check_config_matches(run_dir, config, info)
     dtype = DTYPES[config.train.dtype]
     try:
         mean = torch.tensor(info.data.mean, dtype=dtype).reshape(info.event_shape)
@@ -94,3 +104,15 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     load_model_weights(net, run_dir / "model.safetensors")
     net.eval()
     return LoadedRun(run_dir, info, config, net.to(device), path, device)
+
+
+def _check_config_matches(run_dir: Path, config: RunConfig, info: DataRunRecord) -> None:
+    """config.toml may be edited by hand; the path the weights were trained on may not."""
+    trained = (info.path["name"], info.path["prediction"])
+    configured = (config.path.name, config.path.prediction)
+    if configured != trained:
+        raise UserError(f"{run_dir / 'config.toml'} says path {configured[0]}/{configured[1]}, "
+                        f"but the weights were trained on {trained[0]}/{trained[1]}; restore "
+                        f"[path] in config.toml")
+    if config.train.dtype not in DTYPES:
+        raise UserError(f"{run_dir / 'config.toml'}: unknown train.dtype '{config.train.dtype}'")

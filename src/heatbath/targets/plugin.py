@@ -40,6 +40,7 @@ import hashlib
 import importlib.util
 import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -231,7 +232,26 @@ def load_plugin(path: str, name: str, params: dict) -> EnergyTarget:
         raise UserError(f"'{name}' is not defined in {path}; it defines: {defined}")
     target = make_target(getattr(module, name), params, f"{path}:{name}")
     probe(target)
+    target.plugin_source = str(file)   # marks user code, for `user_code_guard`
     return target
+
+
+@contextmanager
+def user_code_guard(target, doing: str):
+    """A plug-in energy that raises (or is not differentiable where forces are needed) after its
+    probe is the user's code failing: one line naming it, not a traceback from inside a method."""
+    source = getattr(target, "plugin_source", None)
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        if source is None:
+            raise
+        hint = (" (forces need an energy differentiable by torch.autograd)"
+                if "grad" in str(exc) else "")
+        raise UserError(f"the plug-in energy {target.name} failed while {doing}: "
+                        f"{_one_line(exc)}{hint}") from None
 
 
 
