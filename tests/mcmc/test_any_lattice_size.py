@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from heatbath.energy import sample_energy
-from heatbath.mcmc import SPIN_UPDATES, IsingModel, ising_energy, uniform_spins
+from heatbath.mcmc import SPIN_UPDATES, ising_energy, uniform_spins
 from heatbath.mcmc.spins import lattice_colouring
 from heatbath.targets.ising import Ising2D
 from heatbath.energy.methods import METHODS

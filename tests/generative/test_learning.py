@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from heatbath.cli import main
 from heatbath.datasets.toys import gaussian_log_density

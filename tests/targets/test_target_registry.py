@@ -12,7 +12,7 @@ from heatbath.core.errors import UserError
 from heatbath.targets.base import EnergyTarget
 from heatbath.targets.registry import TARGETS, build_target, list_targets
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "my_energy.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "my_energy.py"
 
 
 def test_specs_set_parameters():

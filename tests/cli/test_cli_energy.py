@@ -1,33 +1,15 @@
 """End-to-end CLI tests of the energy half, and its bad inputs."""
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
 
 from heatbath.cli import main
+from heatbath.testsystems import double_well_log_z, manywell_log_z
 
-EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "my_energy.py")
-
-
-def _log_integral(weight) -> float:
-    """ln ∫ weight(a) da over the real line, by quadrature on each half-line (float64)."""
-    left = quad(weight, -math.inf, 0.0, epsabs=0.0, epsrel=1e-12)[0]
-    return math.log(left + quad(weight, 0.0, math.inf, epsabs=0.0, epsrel=1e-12)[0])
-
-
-def double_well_log_z() -> float:
-    """examples/my_energy.py:double_well, U = 4(a² − 1)² + b²/2: the b-integral is √(2π)."""
-    return _log_integral(lambda a: math.exp(-4.0 * (a * a - 1.0) ** 2)) + 0.5 * math.log(2 * math.pi)
-
-
-def manywell_log_z(dim: int = 32) -> float:
-    """ManyWell: dim/2 independent pairs U = a⁴ − 6a² − 0.5a + b²/2."""
-    one_well = _log_integral(lambda a: math.exp(-(a ** 4 - 6.0 * a * a - 0.5 * a)))
-    return dim // 2 * (one_well + 0.5 * math.log(2 * math.pi))
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "my_energy.py")
 
 
 def test_fit_and_estimate_an_ising_lattice(tmp_path, capsys):
@@ -129,7 +111,7 @@ def test_free_energy_difference_between_two_runs(tmp_path, capsys):
 
 
 def test_example_configs_run(tmp_path):
-    root = Path(__file__).resolve().parents[1] / "examples"
+    root = Path(__file__).resolve().parents[2] / "examples"
     assert main(["fit", str(root / "ising_ais.toml"), "--out", str(tmp_path / "ising"),
                  "--set", "target.spec=ising2d:L=4", "--set", "method.samples=64",
                  "--steps", "10", "--quiet"]) == 0

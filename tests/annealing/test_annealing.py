@@ -17,7 +17,7 @@ from heatbath.annealing import (GaussianBase, ais, ais_from_base, ess_estimate, 
                                 systematic_resample)
 from heatbath.mcmc import (HMC, MALA, HMCParams, IsingModel, MALAParams, MCMCMove, SpinMove,
                            heat_bath_sweep, metropolis_sweep, uniform_spins)
-from heatbath.targets.base import EnergyTarget
+from heatbath.testsystems import CorrelatedGaussian
 
 F64 = torch.float64
 LOG2 = math.log(2.0)
@@ -25,39 +25,13 @@ LOG2 = math.log(2.0)
 
 # ----------------------------------------------------------------------------- local targets
 
-class ShiftedGaussian(EnergyTarget):
-    """U(x) = ½(x−μ)ᵀΣ⁻¹(x−μ) + c: log Z = (d/2) ln 2π + ½ ln det Σ − c."""
-
-    name = "test-shifted-gaussian"
-
-    def __init__(self, mean: torch.Tensor, cov: torch.Tensor, offset: float) -> None:
-        super().__init__((mean.shape[0],))
-        self.mean, self.cov, self.offset = mean, cov, offset
-        self.precision = torch.linalg.inv(cov)
-        self.chol = torch.linalg.cholesky(cov)
-
-    def _energy(self, x: torch.Tensor) -> torch.Tensor:
-        d = x - self.mean
-        return 0.5 * torch.einsum("ni,ij,nj->n", d, self.precision, d) + self.offset
-
-    def log_z(self, beta: float = 1.0) -> float:
-        """log ∫ exp(−βU): the covariance shrinks to Σ/β."""
-        d = self.mean.shape[0]
-        return (0.5 * d * math.log(2 * math.pi / beta) + 0.5 * float(torch.logdet(self.cov))
-                - beta * self.offset)
-
-    def sample_at(self, beta: float, n: int, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(n, self.mean.shape[0], generator=generator, dtype=F64)
-        return self.mean + noise @ self.chol.T / math.sqrt(beta)
-
-
-def gaussian_target() -> ShiftedGaussian:
+def gaussian_target() -> CorrelatedGaussian:
     """d = 5, mean away from 0, correlated covariance with eigenvalues ≈ 0.3 … 3.4."""
     g = torch.Generator().manual_seed(11)
     a = torch.randn(5, 5, generator=g, dtype=F64)
     cov = a @ a.T / 5 + 0.3 * torch.eye(5, dtype=F64)
     mean = torch.tensor([1.0, -1.0, 0.5, 2.0, 0.0], dtype=F64)
-    return ShiftedGaussian(mean, cov, offset=3.0)
+    return CorrelatedGaussian(mean, cov, offset=3.0)
 
 
 def ising_exact(beta: float, L: int = 4) -> tuple[float, np.ndarray, np.ndarray]:

@@ -1,14 +1,12 @@
 """Every energy method against exact answers: log Z and ⟨U⟩ within 3–4 standard errors."""
 
 import pytest
-import torch
 
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy_result
 from heatbath.energy.fit import sample_arrays, result_record, run_method
 from heatbath.estimators.importance import self_normalized
-from test_cli_energy import double_well_log_z
-from test_flows import Z_MAX
+from heatbath.testsystems import double_well_log_z
 
 GAUSSIAN = "gaussian:dim=3,mean=1,std=2"
 ISING = "ising2d:L=4,beta=0.4406867935"
@@ -153,14 +151,14 @@ def test_flow_trained_on_smc_particles_from_the_energy_alone():
     config.flow.steps, config.flow.layers, config.flow.hidden = 200, 4, 32
     config.method.samples, config.method.steps = 1000, 50
     from pathlib import Path
-    config.target.spec = str(Path(__file__).resolve().parents[1] / config.target.spec)
+    config.target.spec = str(Path(__file__).resolve().parents[2] / config.target.spec)
     result, problem = run_method(config)
     report = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
                                     sample_arrays(result), result_record(result), None)
     assert abs(z_score(report["log_z"], double_well_log_z())) < 3
     # Both wells are populated with the right weights: U is even in x₀, so P(x₀ > 0) = 1/2.
     right = self_normalized((result.x[:, 0] > 0).double(), result.log_w)
-    assert abs(right.z_score(0.5)) < Z_MAX, right
+    assert abs(right.z_score(0.5)) < 3.0, right   # fixed seed: |z| < 3
 
 
 def test_forward_kl_without_exact_samples_suggests_smc():

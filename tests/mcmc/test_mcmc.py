@@ -21,65 +21,12 @@ from heatbath.mcmc import (BAOAB, HMC, MALA, RWM, BAOABParams, HMCParams, IsingM
                            uniform_spins, wolff_update)
 from heatbath.mcmc.continuous import _metropolis
 from heatbath.mcmc.density import flat_sum, log_prob_and_grad
-from heatbath.targets.base import EnergyTarget
+from heatbath.testsystems import Bimodal1D, CorrelatedGaussian, correlated_gaussian
 
 F64 = torch.float64
 
 
 # ----------------------------------------------------------------------------- local targets
-
-class GaussianTarget(EnergyTarget):
-    """U(x) = ½(x−μ)ᵀΣ⁻¹(x−μ): exact moments and exact samples."""
-
-    name = "test-gaussian"
-
-    def __init__(self, mean: torch.Tensor, cov: torch.Tensor) -> None:
-        super().__init__((mean.shape[0],))
-        self.mean, self.cov = mean, cov
-        self.precision = torch.linalg.inv(cov)
-        self.chol = torch.linalg.cholesky(cov)
-
-    def _energy(self, x: torch.Tensor) -> torch.Tensor:
-        d = x - self.mean
-        return 0.5 * torch.einsum("ni,ij,nj->n", d, self.precision, d)
-
-    def sample_exact(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(n, self.mean.shape[0], generator=generator, dtype=F64)
-        return self.mean + noise @ self.chol.T
-
-
-def correlated_gaussian(dim: int) -> GaussianTarget:
-    if dim == 2:
-        cov = torch.tensor([[1.0, 0.8], [0.8, 2.0]], dtype=F64)
-        return GaussianTarget(torch.tensor([1.0, -2.0], dtype=F64), cov)
-    g = torch.Generator().manual_seed(11)
-    a = torch.randn(dim, dim, generator=g, dtype=F64)
-    cov = a @ a.T / dim + 0.3 * torch.eye(dim, dtype=F64)   # eigenvalues ≈ 0.33 … 3.4
-    return GaussianTarget(0.5 * torch.arange(dim, dtype=F64), cov)
-
-
-class BimodalTarget(EnergyTarget):
-    """U = −log[w₁N(x; −a, σ²) + w₂N(x; a, σ²)] in 1-D: normalised, modes far apart."""
-
-    name = "test-bimodal"
-
-    def __init__(self, a: float = 3.0, sigma: float = 0.5, w_right: float = 0.7) -> None:
-        super().__init__((1,))
-        self.a, self.sigma, self.w_right = a, sigma, w_right
-
-    def _energy(self, x: torch.Tensor) -> torch.Tensor:
-        y = x[:, 0]
-        log_norm = -0.5 * math.log(2 * math.pi * self.sigma ** 2)
-        left = math.log(1 - self.w_right) + log_norm - (y + self.a) ** 2 / (2 * self.sigma ** 2)
-        right = math.log(self.w_right) + log_norm - (y - self.a) ** 2 / (2 * self.sigma ** 2)
-        return -torch.logaddexp(left, right)
-
-    def exact_p_right(self) -> float:
-        """P(x > 0), using Φ(t) = ½ erfc(−t/√2)."""
-        phi = (lambda t: 0.5 * math.erfc(-t / math.sqrt(2)))
-        t = self.a / self.sigma
-        return (1 - self.w_right) * phi(-t) + self.w_right * phi(t)
-
 
 # ----------------------------------------------------------------------------- z-score helpers
 
@@ -89,7 +36,7 @@ def z_scores(per_chain: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     return (per_chain.mean(0) - exact) / (per_chain.std(0) / math.sqrt(n))
 
 
-def gaussian_moment_z(trace: torch.Tensor, target: GaussianTarget) -> torch.Tensor:
+def gaussian_moment_z(trace: torch.Tensor, target: CorrelatedGaussian) -> torch.Tensor:
     """z-scores of every mean and (upper-triangular) covariance entry from a (T, N, d) trace."""
     centred = trace - target.mean
     second = torch.einsum("tni,tnj->tnij", centred, centred).mean(0)     # per chain (N, d, d)
@@ -180,7 +127,7 @@ def test_state_is_immutable_and_same_seed_gives_same_chain():
 def test_kernels_run_in_float32():
     target = correlated_gaussian(2)
     x0 = target.sample_exact(10, torch.Generator().manual_seed(0)).float()
-    target32 = GaussianTarget(target.mean.float(), target.cov.float())
+    target32 = CorrelatedGaussian(target.mean.float(), target.cov.float())
     g = torch.Generator().manual_seed(0)
     for kernel, params in KERNEL_CASES.values():
         state, _ = run_chain(kernel, target32, kernel.init(target32, x0, g), g, params, 3)
@@ -309,7 +256,7 @@ def test_spin_moves_reject_invalid_input():
 # ----------------------------------------------------------------------------- tempering
 
 def bimodal_pt(base, betas, seed):
-    target = BimodalTarget()
+    target = Bimodal1D()
     n_systems, K = 400, betas.shape[0]
     # Every replica starts in the *left* mode: the right mode's 70 % must come from swaps.
     x0 = torch.full((K, n_systems, 1), -target.a, dtype=F64)
@@ -352,7 +299,7 @@ def test_parallel_tempering_recovers_mixture_weights(with_base):
 
 def test_without_swaps_the_mixture_check_fails():
     """Control for the PT test: RWM at β = 1 alone never leaves the left mode."""
-    target = BimodalTarget()
+    target = Bimodal1D()
     g = torch.Generator().manual_seed(31)
     state = RWM.init(target, torch.full((400, 1), -target.a, dtype=F64))
     _, trace = run_chain(RWM, target, state, g, RWMParams(0.75), 300, keep_trace=True)
@@ -372,7 +319,7 @@ def test_parallel_tempering_with_spin_moves_matches_enumeration():
 
 
 def test_parallel_tempering_rejects_bad_ladders():
-    target = BimodalTarget()
+    target = Bimodal1D()
     g = torch.Generator().manual_seed(0)
     move = MCMCMove(RWM, RWMParams(0.5))
     x0 = torch.zeros(3, 4, 1, dtype=F64)

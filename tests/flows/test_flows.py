@@ -18,60 +18,12 @@ from heatbath.estimators.importance import self_normalized, weight_tail_diagnost
 from heatbath.flows import SNF, Flow, importance_sample, train_flow
 from heatbath.flows.spline import make_knots, spline_forward, spline_inverse
 from heatbath.targets.analytic import Gaussian
-from heatbath.targets.base import EnergyTarget, ExactValues
+from heatbath.targets.base import EnergyTarget
 from heatbath.targets.benchmarks import ManyWell
 from heatbath.targets.lattice import Phi4
+from heatbath.testsystems import four_modes, randomise_heads, tilted_gaussian
 
 Z_MAX = 3.0
-
-
-class Mixture2D(EnergyTarget):
-    """Weighted Gaussian mixture with total mass exp(log_z): exact log Z and exact samples."""
-
-    name = "mixture2d"
-
-    def __init__(self, means, std: float, weights, log_z: float) -> None:
-        super().__init__((2,))
-        self.means = torch.tensor(means, dtype=torch.float64)
-        self.std, self.log_z = std, log_z
-        weights = torch.tensor(weights, dtype=torch.float64)
-        self.log_mass = (weights / weights.sum()).log() + log_z
-
-    def _energy(self, x: torch.Tensor) -> torch.Tensor:
-        diff = x[:, None, :] - self.means.to(x)
-        log_normal = (-0.5 * diff.pow(2).sum(-1) / self.std ** 2
-                      - math.log(2 * math.pi * self.std ** 2))
-        return -torch.logsumexp(log_normal + self.log_mass.to(x), dim=1)
-
-    @property
-    def exact(self) -> ExactValues:
-        return ExactValues(log_z=self.log_z)
-
-    def sample_exact(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        component = torch.multinomial(self.log_mass.exp(), n, replacement=True,
-                                      generator=generator)
-        noise = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        return (self.means[component] + self.std * noise).to(torch.get_default_dtype())
-
-
-def four_modes(a: float, std: float) -> Mixture2D:
-    corners = [[a, a], [-a, a], [-a, -a], [a, -a]]
-    return Mixture2D(corners, std, [0.1, 0.2, 0.3, 0.4], log_z=1.5)
-
-
-def tilted_gaussian() -> Gaussian:
-    return Gaussian(dim=2, mean=[1.0, -1.0], cov=[[2.0, 0.8], [0.8, 1.0]])
-
-
-def randomise_heads(model: torch.nn.Module, seed: int, std: float = 0.5) -> None:
-    """Give the zero-initialised spline heads random values: a non-trivial bijection."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if hasattr(module, "net"):
-                head = module.net[-1]
-                for p in (head.weight, head.bias):
-                    p.copy_(std * torch.randn(p.shape, generator=generator, dtype=torch.float64))
 
 
 # -- variants ------------------------------------------------------------------------------------
