@@ -5,22 +5,17 @@ import json
 import numpy as np
 import pytest
 
-FLOW = ["--method", "flow", "--steps", "3", "--set", "flow.layers=2", "--set", "flow.hidden=8",
-        "--set", "flow.batch_size=16", "--set", "method.samples=32", "--quiet"]
-MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
-        "--set", "method.chains=4", "--quiet"]
-TINY = ["--steps", "3", "--set", "model.hidden=8", "--set", "model.depth=1",
-        "--set", "eval.samples=20", "--set", "sample.nfe=2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny):
     from heatbath.cli import main
 
     root = tmp_path_factory.mktemp("options")
-    assert main(["fit", "--target", "gaussian:dim=2", "--out", str(root / "flow"), *FLOW]) == 0
+    assert main(["fit", "--target", "gaussian:dim=2", "--out", str(root / "flow"),
+                 *tiny.flow]) == 0
     assert main(["fit", "--data", "builtin:digits:n=120", "--out", str(root / "digits"),
-                 "--set", "model.net=mlp", "--set", "sample.guidance=2", *TINY]) == 0
+                 "--set", "model.net=mlp", "--set", "sample.guidance=2", *tiny.data]) == 0
     return root
 
 
@@ -32,8 +27,8 @@ def test_energy_run_refuses_data_sampler_options(runs, options, fragment, user_e
     user_error(["sample", runs / "flow", "-n", "4", *options], fragment)
 
 
-def test_energy_fit_refuses_a_device_data_and_resume(tmp_path, user_error):
-    base = ["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *MCMC]
+def test_energy_fit_refuses_a_device_data_and_resume(tmp_path, user_error, tiny):
+    base = ["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *tiny.mcmc]
     user_error(base + ["--device", "cuda"], "--device")
     user_error(base + ["--data", "builtin:moons"], "--data and --target")
     user_error(base + ["--resume"], "--resume")
@@ -91,8 +86,8 @@ def test_an_edited_config_naming_another_method_is_refused(runs, tmp_path, user_
 
 
 @pytest.mark.parametrize("kernel,flagged", [("baoab", True), ("hmc", False)])
-def test_unadjusted_kernels_are_flagged(kernel, flagged, tmp_path, cli):
-    assert cli(["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *MCMC,
+def test_unadjusted_kernels_are_flagged(kernel, flagged, tmp_path, cli, tiny):
+    assert cli(["fit", "--target", "gaussian:dim=2", "--out", tmp_path / "r", *tiny.mcmc,
                 "--set", f"method.kernel={kernel}"])[0] == 0
     report = json.loads(cli(["estimate", tmp_path / "r", "--json"])[1])
     assert ("unadjusted_kernel" in report) == flagged

@@ -12,28 +12,16 @@ from heatbath.core.errors import UserError
 from heatbath.core.records import (RECORD_VERSION, DataRunRecord, EnergyResultRecord,
                                    EnergyRunRecord, read_result_record, read_run_record)
 
-MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
-        "--set", "method.chains=4", "--quiet"]
-DATA = ["--steps", "4", "--set", "model.hidden=8", "--set", "model.depth=1",
-        "--set", "eval.samples=16", "--set", "sample.nfe=2", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def energy_run(tmp_path_factory):
-    from heatbath.cli import main
-
-    out = tmp_path_factory.mktemp("records") / "energy"
-    assert main(["fit", "--target", "gaussian:dim=2", "--out", str(out), *MCMC]) == 0
-    return out
+@pytest.fixture
+def energy_run(tiny_energy_run):
+    return tiny_energy_run
 
 
-@pytest.fixture(scope="module")
-def data_run(tmp_path_factory):
-    from heatbath.cli import main
-
-    out = tmp_path_factory.mktemp("records") / "data"
-    assert main(["fit", "--data", "builtin:moons:n=200", "--out", str(out), *DATA]) == 0
-    return out
+@pytest.fixture
+def data_run(tiny_data_run):
+    return tiny_data_run
 
 
 def test_records_round_trip_through_their_json(energy_run, data_run):
@@ -49,12 +37,9 @@ def test_records_round_trip_through_their_json(energy_run, data_run):
 
 
 @pytest.mark.parametrize("which", ["data", "energy"])
-def test_a_run_written_before_records_still_loads(which, energy_run, data_run, tmp_path, cli):
+def test_a_run_written_before_records_still_loads(which, energy_run, data_run, copy_run, cli):
     """heatbath 0.1 wrote the same keys without record_version."""
-    import shutil
-
-    old = tmp_path / which
-    shutil.copytree(data_run if which == "data" else energy_run, old)
+    old = copy_run(data_run if which == "data" else energy_run)
     raw = json.loads((old / "run.json").read_text())
     del raw["record_version"]
     (old / "run.json").write_text(json.dumps(raw))
@@ -70,11 +55,8 @@ def test_a_run_written_before_records_still_loads(which, energy_run, data_run, t
     (lambda raw: raw["target"].pop("spec"), "spec"),
     (lambda raw: raw.update(step=True), "'step' has the wrong type"),
 ])
-def test_a_corrupt_run_json_is_one_line(edit, fragment, energy_run, tmp_path, user_error):
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(energy_run, broken)
+def test_a_corrupt_run_json_is_one_line(edit, fragment, energy_run, copy_run, user_error):
+    broken = copy_run(energy_run)
     raw = json.loads((broken / "run.json").read_text())
     edit(raw)
     (broken / "run.json").write_text(json.dumps(raw))
@@ -83,11 +65,8 @@ def test_a_corrupt_run_json_is_one_line(edit, fragment, energy_run, tmp_path, us
         read_run_record(broken)
 
 
-def test_stale_temporaries_are_removed_by_the_next_command(energy_run, tmp_path, cli):
-    import shutil
-
-    run = tmp_path / "run"
-    shutil.copytree(energy_run, run)
+def test_stale_temporaries_are_removed_by_the_next_command(energy_run, copy_run, cli):
+    run = copy_run(energy_run)
     stale, fresh = run / ".samples.npz.abc.tmp", run / ".estimate.json.def.tmp"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"being written")
@@ -97,7 +76,7 @@ def test_stale_temporaries_are_removed_by_the_next_command(energy_run, tmp_path,
     assert not stale.exists() and fresh.exists()   # a write in progress is left alone
 
 
-def test_a_full_disk_during_an_energy_fit_leaves_nothing(monkeypatch, tmp_path, user_error):
+def test_a_full_disk_during_an_energy_fit_leaves_nothing(monkeypatch, tmp_path, user_error, tiny):
     import heatbath.energy.fit as energy_fit
 
     def full_disk(path, arrays):
@@ -105,12 +84,12 @@ def test_a_full_disk_during_an_energy_fit_leaves_nothing(monkeypatch, tmp_path, 
 
     monkeypatch.setattr(energy_fit, "atomic_save_npz", full_disk)
     out = tmp_path / "run"
-    user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *MCMC], "No space left")
+    user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *tiny.mcmc], "No space left")
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("make_bad", ["under_a_file", "read_only"])
-def test_an_unwritable_out_is_one_line(make_bad, tmp_path, user_error):
+def test_an_unwritable_out_is_one_line(make_bad, tmp_path, user_error, tiny):
     if make_bad == "under_a_file":
         (tmp_path / "file").write_text("x")
         out = tmp_path / "file" / "run"
@@ -120,8 +99,8 @@ def test_an_unwritable_out_is_one_line(make_bad, tmp_path, user_error):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         out = locked / "run"
-    user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *MCMC])
-    user_error(["fit", "--data", "builtin:moons:n=100", "--out", out, *DATA])
+    user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *tiny.mcmc])
+    user_error(["fit", "--data", "builtin:moons:n=100", "--out", out, *tiny.data])
 
 
 def test_sample_out_on_an_existing_directory_is_one_line(data_run, tmp_path, user_error):
@@ -129,11 +108,10 @@ def test_sample_out_on_an_existing_directory_is_one_line(data_run, tmp_path, use
     user_error(["sample", data_run, "-n", "2", "--out", tmp_path / "d.npz"], "d.npz")
 
 
-def test_a_fit_killed_before_its_first_checkpoint_starts_over(data_run, tmp_path, cli):
+def test_a_fit_killed_before_its_first_checkpoint_starts_over(data_run, copy_run, cli):
     import shutil
 
-    run = tmp_path / "killed"
-    shutil.copytree(data_run, run)
+    run = copy_run(data_run)
     shutil.rmtree(run / "checkpoint")
     (run / "model.safetensors").unlink()
     code, _, err = cli(["fit", "--resume", "--out", run, "--quiet"])

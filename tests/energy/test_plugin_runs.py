@@ -8,10 +8,6 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MCMC = ["--method", "mcmc", "--set", "method.steps=20", "--set", "method.burn_in=10",
-        "--set", "method.chains=4", "--quiet"]
-FLOW = ["--method", "flow", "--steps", "3", "--set", "flow.layers=2", "--set", "flow.hidden=8",
-        "--set", "flow.batch_size=16", "--set", "method.samples=32", "--quiet"]
 
 
 @pytest.fixture
@@ -24,9 +20,10 @@ def in_plugin_dir(tmp_path, monkeypatch):
     return work
 
 
-def test_a_relative_plugin_run_works_from_elsewhere(in_plugin_dir, tmp_path, monkeypatch, cli):
+def test_a_relative_plugin_run_works_from_elsewhere(in_plugin_dir, tmp_path, monkeypatch, cli,
+                                                   tiny):
     run = tmp_path / "run"
-    code, _, err = cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *FLOW])
+    code, _, err = cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *tiny.flow])
     assert code == 0, err
     record = json.loads((run / "run.json").read_text())
     assert record["plugin"]["file"] == "plugin/my_energy.py"
@@ -40,9 +37,9 @@ def test_a_relative_plugin_run_works_from_elsewhere(in_plugin_dir, tmp_path, mon
     assert cli(["estimate", run, "--versus", run, "--json"])[0] == 0
 
 
-def test_an_edited_plugin_copy_is_refused(in_plugin_dir, tmp_path, user_error, cli):
+def test_an_edited_plugin_copy_is_refused(in_plugin_dir, tmp_path, user_error, cli, tiny):
     run = tmp_path / "run"
-    assert cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *MCMC])[0] == 0
+    assert cli(["fit", "--target", "my_energy.py:double_well", "--out", run, *tiny.mcmc])[0] == 0
     copy = run / "plugin" / "my_energy.py"
     copy.write_text(copy.read_text() + "\n# edited\n")
     user_error(["estimate", run], "changed after the run was made")

@@ -1,29 +1,14 @@
 """A data run directory whose files were damaged or edited is refused in one line."""
 
-import shutil
-
 import pytest
 import torch
 from safetensors.torch import save_file
 
-TINY = ["--steps", "3", "--set", "model.hidden=8", "--set", "model.depth=1",
-        "--set", "eval.samples=20", "--set", "sample.nfe=2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def data_run(tmp_path_factory):
-    from heatbath.cli import main
-
-    out = tmp_path_factory.mktemp("corrupt") / "run"
-    assert main(["fit", "--data", "builtin:moons:n=200", "--out", str(out), *TINY]) == 0
-    return out
 
 
 @pytest.fixture
-def copy(data_run, tmp_path):
-    target = tmp_path / "copy"
-    shutil.copytree(data_run, target)
-    return target
+def copy(tiny_data_run, copy_run):
+    return copy_run(tiny_data_run)
 
 
 @pytest.mark.parametrize("tensors,fragment", [
