@@ -52,8 +52,9 @@ def test_log_z_within_three_standard_errors(spec, method, settings):
 def expected_energy_evals(spec: str, method: str, settings: dict) -> int:
     """Energy evaluations the settings cost (one configuration = one evaluation).
 
-    Spins (see heatbath.energy.problem): one sweep of one configuration counts as one, and PT
-    re-evaluates every replica's energy after its sweep for the swap test. Continuous (HMC
+    Spins (see heatbath.energy.problem): one sweep of one configuration counts as one; PT
+    evaluates every replica's energy at the start (as for continuous targets) and again after
+    each sweep for the swap test. Continuous (HMC
     default n_leapfrog = 5, MALA 1 gradient per step): the step size is first tuned by
     max(burn_in, 50) steps of min(64, 4·chains) chains, and every chain start evaluates its
     starting point once. Every method ends by evaluating the energies of the samples it returns.
@@ -65,7 +66,7 @@ def expected_energy_evals(spec: str, method: str, settings: dict) -> int:
             return chains * (burn_in + steps) * sweeps + chains * steps
         if method == "pt":
             rows = settings["temperatures"] * chains
-            return rows * (burn_in + steps) * (sweeps + 1) + chains * steps
+            return rows * (1 + (burn_in + steps) * (sweeps + 1)) + chains * steps
     per_step = {"mala": 1, "hmc": 5}[settings.get("kernel", "hmc")]
     tune_chains = min(64, 4 * chains)
     tuning = tune_chains * (1 + max(burn_in, 50) * per_step)

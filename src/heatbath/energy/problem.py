@@ -29,7 +29,7 @@ class Problem:
     config: EnergyRunConfig
     dtype: torch.dtype
     generator: torch.Generator
-    spin_evals: int = 0          # spin methods count their own evaluations (see module doc)
+    _spin_model: IsingModel | None = None   # one instance, so its evaluation count adds up
     step_size: float | None = None   # continuous kernels: set once by `prepare_step_size`
 
     @property
@@ -43,7 +43,10 @@ class Problem:
 
     # -- the tempered family ---------------------------------------------------------------
     def spin_model(self) -> IsingModel:
-        return self.target.model()
+        """H without β; it counts its own evaluations and sweeps (see the module doc)."""
+        if self._spin_model is None:
+            self._spin_model = self.target.model()
+        return self._spin_model
 
     def family_energy(self):
         """The energy that β multiplies: U for continuous targets, H (no β) for spins."""
@@ -132,4 +135,5 @@ class Problem:
                         self.config.method.moves_per_step)
 
     def energy_evals(self) -> int:
-        return self.target.energy_evals + self.spin_evals
+        spins = 0 if self._spin_model is None else self._spin_model.evaluations
+        return self.target.energy_evals + spins

@@ -70,4 +70,5 @@ class SpinMove:
                              "must be TemperedDensity(model, beta) with no base")
         for _ in range(self.n_sweeps):
             x = self.sweep(x, density.beta, self.model.J, self.model.h, generator)
+            self.model.count(x.shape[0])
         return x

@@ -16,7 +16,7 @@ first and the last row, in one colour), so every L×M ≥ 2×2 works.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import torch
@@ -27,12 +27,26 @@ Sweep = Callable[[torch.Tensor, Beta, float, float, torch.Generator], torch.Tens
 
 @dataclass(frozen=True)
 class IsingModel:
-    """H(s) = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ on a periodic lattice; callable as the energy (B,)."""
+    """H(s) = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ on a periodic lattice; callable as the energy (B,).
+
+    `evaluations` counts configurations whose energy was computed, and `SpinMove` adds one per
+    configuration per sweep (a sweep touches every site's local energy once), so a method's
+    cost is counted where it is spent. Equality ignores the count.
+    """
 
     J: float = 1.0
     h: float = 0.0
+    counter: list = field(default_factory=lambda: [0], compare=False, repr=False)
+
+    @property
+    def evaluations(self) -> int:
+        return self.counter[0]
+
+    def count(self, configurations: int) -> None:
+        self.counter[0] += configurations
 
     def energy(self, spins: torch.Tensor) -> torch.Tensor:
+        self.count(spins.shape[0])
         return ising_energy(spins, self.J, self.h)
 
     def __call__(self, spins: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,6 @@ def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep:
         move = problem.spin_move()
         for _ in range(n_steps):
             x = move(density, x, problem.generator)
-            problem.spin_evals += x.shape[0] * move.n_sweeps
             if keep:
                 kept.append(x)
         return x, kept
@@ -80,9 +79,6 @@ def run_pt(problem: Problem) -> EnergyResult:
     result = parallel_tempering(problem.family_energy(), x0, ladder.to(problem.dtype), move,
                                 problem.generator, m.burn_in + m.steps, burn_in=m.burn_in,
                                 thin=m.thin, base=problem.base())
-    if problem.discrete:
-        problem.spin_evals += (m.burn_in + m.steps) * m.temperatures * m.chains * (
-            move.n_sweeps + 1)
     kept = list(result.samples)
     diagnostics = {"kernel": problem.kernel_name, "betas": ladder.tolist(),
                    "swap_acceptance": result.swap_acceptance.tolist()}
@@ -129,9 +125,6 @@ def _annealed(problem: Problem, result, start: AnnealStart) -> EnergyResult:
         log_w = (per - log_mean_exp(per, dim=1)[:, None]
                  + (result.replica_log_z + offset)[:, None]).reshape(-1)
     n_steps = len(start.betas) - 1
-    if problem.discrete:
-        move_sweeps = problem.config.method.moves_per_step
-        problem.spin_evals += len(log_w) * n_steps * (move_sweeps + 1)
     energy = problem.target.energy(result.x)
     log_z = Estimate(result.log_z.value + offset, result.log_z.stderr, result.log_z.n)
     diagnostics = {"kernel": problem.kernel_name, "annealing_steps": n_steps,
@@ -179,8 +172,6 @@ def run_ti(problem: Problem) -> EnergyResult:
         x, _ = _chain_steps(problem, at_beta, x, m.burn_in, keep=False)
         x, kept = _chain_steps(problem, at_beta, x, m.steps, keep=True)
         phi = torch.stack([at_beta.point(k, need_grad=False).phi for k in kept[::m.thin]], 1)
-        if problem.discrete:
-            problem.spin_evals += phi.numel()
         # thermodynamic_integration takes mean *energies* and returns −∫⟨E⟩dβ, so pass −φ.
         chain_means = -phi.to(torch.float64).mean(1)
         means.append(float(chain_means.mean()))
