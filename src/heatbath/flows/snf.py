@@ -33,8 +33,6 @@ from heatbath.flows.noise import PathNoise
 from heatbath.flows.sequential import SequentialFlow
 from heatbath.flows.stochastic import MCMC_STEPS, AnnealedDensity
 
-KERNELS = tuple(MCMC_STEPS)
-
 
 class SNF(SequentialFlow):
     """A stochastic normalizing flow; draws (x, log w) with E[w] = Z.
@@ -60,8 +58,8 @@ class SNF(SequentialFlow):
                  mcmc_steps: int = 1, step_size: float = 0.05, learn_step_size: bool = True,
                  event_shape: tuple[int, ...] | None = None,
                  generator: torch.Generator | None = None) -> None:
-        if kernel not in KERNELS:
-            raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}")
+        if kernel not in MCMC_STEPS:
+            raise ValueError(f"unknown kernel '{kernel}'; choose one of {', '.join(MCMC_STEPS)}")
         if dim < 1 or n_blocks < 1 or layers_per_block < 0 or mcmc_steps < 0 or step_size <= 0:
             raise ValueError("need dim >= 1, n_blocks >= 1, layers_per_block >= 0, "
                              "mcmc_steps >= 0 and step_size > 0")
