@@ -92,3 +92,9 @@ def test_unadjusted_kernels_are_flagged(kernel, flagged, tmp_path, cli, tiny):
     report = json.loads(cli(["estimate", tmp_path / "r", "--json"])[1])
     assert ("unadjusted_kernel" in report) == flagged
     assert ("unadjusted_kernel" in report["conventions"]) == flagged
+
+
+@pytest.mark.parametrize("out", ["", "."])
+def test_an_empty_out_is_refused(out, user_error, tiny):
+    user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *tiny.mcmc], "--out")
+    user_error(["fit", "--data", "builtin:moons:n=100", "--out", out, *tiny.data], "--out")

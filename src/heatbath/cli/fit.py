@@ -24,6 +24,8 @@ def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml
         overrides: List[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
         quiet: bool = typer.Option(False, "--quiet")):
     """Train a model on data (--data) or learn to sample an energy (--target)."""
+    if out is not None and str(out) in ("", "."):
+        raise UserError("--out needs the name of a new run directory (got an empty path or '.')")
     if target is not None or method is not None or _is_energy_config(config_file):
         if data is not None:
             raise UserError("--data and --target describe different runs (samples or an "
