@@ -15,7 +15,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from heatbath.core.errors import UserError
-from heatbath.targets import _validate as check
+from heatbath.core import checks as check
 from heatbath.targets.aldp_geometry import (N_ATOMS, OPENMM_HINT, PHI_ATOMS, PSI_ATOMS,
                                             atom_indices, complete_structure, dihedral)
 from heatbath.targets.base import EnergyTarget

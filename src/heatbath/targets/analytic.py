@@ -11,7 +11,7 @@ import math
 import torch
 
 from heatbath.core.errors import UserError
-from heatbath.targets import _validate as check
+from heatbath.core import checks as check
 from heatbath.targets.base import EnergyTarget, ExactValues
 
 

@@ -15,7 +15,7 @@ import torch
 from scipy import integrate
 
 from heatbath.core.errors import UserError
-from heatbath.targets import _validate as check
+from heatbath.core import checks as check
 from heatbath.targets.base import EnergyTarget, ExactValues
 from heatbath.targets.particles import pair_distances
 

@@ -11,7 +11,7 @@ from functools import cached_property
 
 import torch
 
-from heatbath.targets import _validate as check
+from heatbath.core import checks as check
 from heatbath.targets.base import ExactValues
 from heatbath.targets.spin_lattice import SpinLattice
 from heatbath.targets.ising_exact import (K_CRITICAL, MAX_ENUMERATED_SPINS, IsingThermo,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from heatbath.targets import _validate as check
+from heatbath.core import checks as check
 from heatbath.targets.base import EnergyTarget, ExactValues
 
 # Distances are floored at this value (in units of r_m) before the LJ terms are formed. At the

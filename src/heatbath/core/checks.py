@@ -1,4 +1,5 @@
-"""Checks on target parameters: each bad value becomes one UserError line that says the fix.
+"""Argument checks shared by every room (target parameters first): each bad value becomes one
+UserError line that says the fix.
 
 Values arrive either from Python or from a spec string (`parse_spec` turns '2' into 2 and
 'abc' into 'abc'), so every check also rejects the wrong type instead of failing later.
