@@ -7,6 +7,7 @@ from heatbath.annealing.schedules import (BETA_SCHEDULES, geometric_betas, linea
 from heatbath.annealing.smc import smc, systematic_resample
 from heatbath.annealing.weights import ess_estimate, kish_ess_count, log_mean_exp, log_z_estimate
 
-__all__ = ["AnnealResult", "ais", "ais_from_base", "GaussianBase", "BETA_SCHEDULES", "geometric_betas",
+__all__ = ["AnnealResult", "ais", "ais_from_base", "GaussianBase", "BETA_SCHEDULES",
+           "geometric_betas",
            "linear_betas", "sigmoid_betas", "smc", "systematic_resample", "ess_estimate",
            "kish_ess_count", "log_mean_exp", "log_z_estimate"]

@@ -20,33 +20,49 @@ from heatbath.core.settings import (AT_LEAST_1, FRACTION_OPEN, NON_NEGATIVE, POS
 
 @dataclass
 class DataConfig:
-    source: str = ""                 # .npz / .npy / builtin:NAME[:k=v,...]
-    holdout: float = setting(0.1, FRACTION_OPEN)            # fraction kept out of training for evaluation
-    kind: str = "auto"               # auto | vector | image: how a file's arrays are read
-    n: int = setting(0, NON_NEGATIVE)                      # 0: all rows (toys: their default size)
+    # .npz / .npy / builtin:NAME[:k=v,...]
+    source: str = ""
+    # fraction kept out of training for evaluation
+    holdout: float = setting(0.1, FRACTION_OPEN)
+    # auto | vector | image: how a file's arrays are read
+    kind: str = "auto"
+    # 0: all rows (toys: their default size)
+    n: int = setting(0, NON_NEGATIVE)
 
 
 @dataclass
 class ModelConfig:
-    net: str = "auto"                # auto | mlp | hollow | unet
-    hidden: int = setting(256, AT_LEAST_1)               # MLP / hollow trunk width
-    depth: int = setting(4, AT_LEAST_1)                  # MLP / hollow residual blocks
-    features: int = setting(32, AT_LEAST_1)              # hollow: per-coordinate context and network width
-    base: int = setting(32, AT_LEAST_1)                  # U-Net base channels
+    # auto | mlp | hollow | unet
+    net: str = "auto"
+    # MLP / hollow trunk width
+    hidden: int = setting(256, AT_LEAST_1)
+    # MLP / hollow residual blocks
+    depth: int = setting(4, AT_LEAST_1)
+    # hollow: per-coordinate context and network width
+    features: int = setting(32, AT_LEAST_1)
+    # U-Net base channels
+    base: int = setting(32, AT_LEAST_1)
     mults: list = setting([1, 2], AT_LEAST_1)
     attention: bool = False
 
 
 @dataclass
 class PathConfig:
-    name: str = "linear"             # linear | trig | vp | cosine | ve | edm | interpolant | pfgm
-    prediction: str = "auto"         # auto | eps | x1 | v | velocity | edm
-    time_sampling: str = "auto"      # auto | uniform | lognormal
-    pfgm_dof: float = setting(2048.0, POSITIVE)        # PFGM++ augmentation dimension D
-    gamma_scale: float = setting(1.0, POSITIVE)        # interpolant latent noise γ(t)² = a·t(1 − t)
-    sigma_min: float = setting(0.002, POSITIVE)        # edm / ve
+    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm
+    name: str = "linear"
+    # auto | eps | x1 | v | velocity | edm
+    prediction: str = "auto"
+    # auto | uniform | lognormal
+    time_sampling: str = "auto"
+    # PFGM++ augmentation dimension D
+    pfgm_dof: float = setting(2048.0, POSITIVE)
+    # interpolant latent noise γ(t)² = a·t(1 − t)
+    gamma_scale: float = setting(1.0, POSITIVE)
+    # edm / ve
+    sigma_min: float = setting(0.002, POSITIVE)
     sigma_max: float = setting(80.0, POSITIVE)
-    beta_min: float = setting(0.1, NON_NEGATIVE)           # vp
+    # vp
+    beta_min: float = setting(0.1, NON_NEGATIVE)
     beta_max: float = setting(20.0, POSITIVE)
 
 
@@ -58,13 +74,18 @@ class TrainConfig:
     weight_decay: float = setting(0.0, NON_NEGATIVE)
     grad_clip: float = setting(1.0, POSITIVE)
     ema_decay: float = setting(0.999, Bounds(0, 1, high_open=True))
-    warmup: int = setting(100, NON_NEGATIVE)               # linear learning-rate warm-up steps
-    lr_schedule: str = "constant"    # constant | cosine (decays to 0 at train.steps)
-    coupling: str = "independent"    # independent | ot
-    cond_drop: float = setting(0.1, Bounds(0, 1, high_open=True))          # classifier-free guidance: P(condition dropped)
+    # linear learning-rate warm-up steps
+    warmup: int = setting(100, NON_NEGATIVE)
+    # constant | cosine (decays to 0 at train.steps)
+    lr_schedule: str = "constant"
+    # independent | ot
+    coupling: str = "independent"
+    # classifier-free guidance: P(condition dropped)
+    cond_drop: float = setting(0.1, Bounds(0, 1, high_open=True))
     checkpoint_every: int = setting(500, AT_LEAST_1)
     log_every: int = setting(50, AT_LEAST_1)
-    dtype: str = "float32"           # float32 | float64
+    # float32 | float64
+    dtype: str = "float32"
     seed: int = 0
     device: str = "cpu"
 
@@ -73,12 +94,16 @@ class TrainConfig:
 class SampleConfig:
     sampler: str = "heun"
     nfe: int = setting(35, AT_LEAST_1)
-    grid: str = "auto"               # auto | uniform | karras | logsnr
+    # auto | uniform | karras | logsnr
+    grid: str = "auto"
     eta: float = setting(0.0, Bounds(0, 1))
     churn: float = setting(1.0, Bounds(0, high_open=True))
-    guidance: float = 0.0            # default --guidance of `heatbath sample` (needs --cond)
-    clip: bool = False               # clamp the denoised x̂₁ to the training data's range
-    rtol: float = setting(1e-5, POSITIVE)              # dopri5 tolerances
+    # default --guidance of `heatbath sample` (needs --cond)
+    guidance: float = 0.0
+    # clamp the denoised x̂₁ to the training data's range
+    clip: bool = False
+    # dopri5 tolerances
+    rtol: float = setting(1e-5, POSITIVE)
     atol: float = setting(1e-5, POSITIVE)
 
     def settings(self, **changes) -> "SamplerSettings":
@@ -93,10 +118,14 @@ class SampleConfig:
 
 @dataclass
 class EvalConfig:
-    samples: int = setting(2000, AT_LEAST_1)             # drawn at the end of fit for the report and estimate
-    likelihood_max: int = setting(500, NON_NEGATIVE)       # held-out points scored by estimate (0: all)
-    probes: int = setting(4, AT_LEAST_1)                 # Hutchinson probes above the exact-trace dimension
-    rtol: float = setting(1e-5, POSITIVE)              # likelihood ODE (dopri5) tolerances
+    # drawn at the end of fit for the report and estimate
+    samples: int = setting(2000, AT_LEAST_1)
+    # held-out points scored by estimate (0: all)
+    likelihood_max: int = setting(500, NON_NEGATIVE)
+    # Hutchinson probes above the exact-trace dimension
+    probes: int = setting(4, AT_LEAST_1)
+    # likelihood ODE (dopri5) tolerances
+    rtol: float = setting(1e-5, POSITIVE)
     atol: float = setting(1e-5, POSITIVE)
 
 

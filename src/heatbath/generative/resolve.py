@@ -68,9 +68,10 @@ def _check_feasible(config: RunConfig) -> None:
     if config.sample.settings().stochastic and PATHS[config.path.name].noise != "gaussian":
         deterministic = ", ".join(name for name, s in SAMPLERS.items()
                                   if not s.stochastic(config.sample.settings(name=name)))
+        kind = PATHS[config.path.name]
         raise UserError(f"sample.sampler={config.sample.sampler} injects Gaussian noise and "
-                        f"cannot sample path.name={config.path.name} ({PATHS[config.path.name].summary}"
-                        f"); use {deterministic}")
+                        f"cannot sample path.name={kind.name} ({kind.summary}); "
+                        f"use {deterministic}")
 
 
 def schedule_params(config: RunConfig) -> dict:

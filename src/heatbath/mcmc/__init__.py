@@ -19,7 +19,8 @@ from heatbath.mcmc.tempering import PTResult, parallel_tempering
 CONTINUOUS_KERNELS = {"rwm": RWM, "mala": MALA, "hmc": HMC, "baoab": BAOAB}
 SPIN_UPDATES = {"metropolis": metropolis_sweep, "heatbath": heat_bath_sweep, "wolff": wolff_update}
 
-__all__ = ["CONTINUOUS_KERNELS", "SPIN_UPDATES", "BAOAB", "HMC", "MALA", "RWM", "BAOABParams", "ChainState", "HMCParams", "Kernel",
+__all__ = ["CONTINUOUS_KERNELS", "SPIN_UPDATES", "BAOAB", "HMC", "MALA", "RWM", "BAOABParams",
+           "ChainState", "HMCParams", "Kernel",
            "MALAParams", "RWMParams", "baoab_step", "hmc_step", "init_state", "mala_step",
            "run_chain", "rwm_step", "adapt_step_size", "PathPoint", "TemperedDensity",
            "as_log_density", "MCMCMove", "Move", "SpinMove", "IsingModel", "heat_bath_sweep",

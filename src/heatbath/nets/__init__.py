@@ -22,7 +22,8 @@ from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "Conditioner", "NETS", "NetKind", "build_net", "count_parameters",
+__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
+           "count_parameters",
            "NetConfigError"]
 
 
