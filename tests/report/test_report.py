@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from heatbath.cli import main
 from heatbath.core.errors import UserError
+from heatbath.core.records import DataRunRecord, DataSummary, EnergyRunRecord, write_record
 from heatbath.report import write_report
+from heatbath.report.plots_data import _density, histogram_bins
 
 PNG = "data:image/png;base64"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -72,12 +75,13 @@ def data_run(tmp_path, event_shape, kind="vector", n=2000):
     rng = np.random.default_rng(0)
     run = tmp_path / "run"
     run.mkdir()
-    write_json(run / "run.json", {
-        "kind": "data", "name": "moons-fm", "status": "complete", "step": 400,
-        "event_shape": event_shape, "prediction": "velocity", "path": {"name": "linear"},
-        "net": {"name": "mlp"},
-        "data": {"name": "moons", "kind": kind, "n_train": 1600, "n_heldout": 400,
-                 "levels": None, "data_range": None}})
+    dim = int(np.prod(event_shape))
+    write_record(run / "run.json", DataRunRecord(
+        name="moons-fm", status="complete", step=400, event_shape=list(event_shape),
+        data=DataSummary(name="moons", source="builtin:moons", kind=kind, n_train=1600,
+                         n_heldout=400, sigma_data=1.0, mean=[0.0] * dim),
+        net={"kind": "mlp", "event_shape": list(event_shape)},
+        path={"name": "linear", "prediction": "velocity"}))
     (run / "config.toml").write_text('[train]\nsteps = 400\nlr = 0.002\n# note <b>\n')
     write_metrics(run, [{"step": s, "loss": 1.0 / s, "lr": 0.002, "elapsed": 0.1 * s}
                         for s in range(50, 401, 50)])
@@ -98,11 +102,11 @@ def energy_run(tmp_path, *, name, event_shape, discrete, log_z_value, x, extra_a
     run = tmp_path / "run"
     run.mkdir()
     exact = {"log_z": 2.5, "energy": 1.0}
-    write_json(run / "run.json", {
-        "kind": "energy", "name": f"{name}-run", "status": "training", "step": 120,
-        "method": "fm-is",
-        "target": {"name": name, "spec": name, "event_shape": event_shape, "discrete": discrete,
-                   "convention": "reduced energy U = beta*H", "exact": exact}})
+    write_record(run / "run.json", EnergyRunRecord(
+        name=f"{name}-run", status="training", step=120, event_shape=list(event_shape),
+        method="fm-is", kernel="hmc",
+        target={"name": name, "spec": name, "event_shape": event_shape, "discrete": discrete,
+                "convention": "reduced energy U = beta*H", "exact": exact}))
     write_metrics(run, [{"step": s, "loss": 3.0 / s, "ess": 0.01 * s, "elapsed": s}
                         for s in range(10, 121, 10)])
     arrays = {"x": x, "log_w": rng.normal(0, 1, n), "energy": rng.normal(1, 1, n)}
@@ -120,8 +124,9 @@ def test_two_d_data_run(tmp_path):
     run = data_run(tmp_path, [2])
     text = read_valid_html(run)
     assert headings(text) == ["Estimates", "Training curves", "Samples beside data",
-                              "Configuration"]
-    assert text.count(PNG) == 2
+                              "Density images", "Configuration"]
+    assert text.count(PNG) == 3                 # curves, scatter, 2-D histograms
+    assert "2-D histograms (" in text and "first two coordinates" not in text
     for number in ("1.2345", "0.0211", "0.0312", "0.0105", "0.0577", "64", "heun"):
         assert f"<td>{number}" in text
     assert "moons-fm" in text and "step: 400" in text and "complete" in text
@@ -133,14 +138,59 @@ def test_image_data_run(tmp_path):
     run = data_run(tmp_path, [1, 8, 8], kind="image", n=200)
     text = read_valid_html(run)
     assert "Samples beside data" in headings(text)
-    assert text.count(PNG) == 2
+    assert "Density images" not in headings(text)      # the grids are the images' density view
+    assert "held-out data: grid of 64 images" in text and "samples: grid of 64 images" in text
+    assert text.count(PNG) == 3                 # curves, data grid, sample grid
 
 
-def test_high_dim_vector_run_has_scatter_and_marginals(tmp_path):
+def test_high_dim_vector_run_has_scatter_marginals_and_histograms(tmp_path):
     run = data_run(tmp_path, [5], n=300)
     text = read_valid_html(run)
-    assert text.count(PNG) == 3
+    assert text.count(PNG) == 4
     assert "marginals of the first 5 coordinate(s)" in text
+    assert "Density images" in headings(text)
+    assert "2-D histograms (" in text
+    assert text.count("held-out data beside samples (first two coordinates)</figcaption>") == 2
+
+
+def test_density_image_is_a_normalised_histogram():
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 1, size=(4000, 2))
+    edges = [np.linspace(0, 1, 11)] * 2
+    density = _density(xy, edges)
+    assert abs(density.sum() * 0.1 * 0.1 - 1.0) < 1e-12      # every point is inside the box
+    # Uniform on the unit square: density 1 everywhere; a bin's count is Binomial(n, 1/100),
+    # so its density has standard error sqrt(100 (1 - 1/100) / n) ≈ 0.157.
+    assert np.abs(density - 1.0).max() < 5 * np.sqrt(100 * 0.99 / 4000)
+    assert (histogram_bins(2000), histogram_bins(10), histogram_bins(10**6)) == (32, 10, 80)
+
+
+TINY_FIT = ["--steps", "20", "--set", "train.checkpoint_every=20", "--set", "eval.samples=200",
+            "--set", "model.hidden=32", "--set", "model.depth=1", "--quiet"]
+
+
+def test_report_of_a_real_two_d_run_has_density_images(tmp_path):
+    run = tmp_path / "checkerboard"
+    assert main(["fit", "--data", "builtin:checkerboard:n=500", "--out", str(run)]
+                + TINY_FIT) == 0
+    text = read_valid_html(run)
+    assert "Density images" in headings(text)
+    # 200 samples beside 50 held-out points: bins chosen for the smaller set.
+    assert (f"2-D histograms ({histogram_bins(50)}x{histogram_bins(50)} bins, shared colour "
+            "scale): held-out data beside samples</figcaption>") in text
+    density = text.split("<h2>Density images</h2>")[1].split("</section>")[0]
+    assert density.count(PNG) == 1
+
+
+def test_report_of_a_real_image_run_has_sample_and_data_grids(tmp_path):
+    run = tmp_path / "digits"
+    assert main(["fit", "--data", "builtin:digits", "--set", "model.net=mlp", "--out", str(run)]
+                + TINY_FIT) == 0
+    text = read_valid_html(run)
+    grids = text.split("<h2>Samples beside data</h2>")[1].split("</section>")[0]
+    assert grids.count(PNG) == 2
+    # 1797 images hold out 180, so both grids are full 8 x 8 grids.
+    assert "held-out data: grid of 64 images" in grids and "samples: grid of 64 images" in grids
 
 
 # ----------------------------------------------------------------------------- energy runs
@@ -184,8 +234,9 @@ def test_aldp_ramachandran(tmp_path):
 def test_only_run_json(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    write_json(run / "run.json", {"kind": "energy", "name": "<b>bare</b>", "status": "training",
-                                  "step": 0})
+    write_record(run / "run.json", EnergyRunRecord(
+        name="<b>bare</b>", status="training", step=0, event_shape=[2], method="mcmc",
+        kernel="hmc", target={"spec": "gaussian:dim=2"}))
     text = read_valid_html(run)
     assert headings(text) == []
     assert text.count(PNG) == 0
@@ -206,7 +257,8 @@ def test_corrupt_optional_files_are_noted_not_fatal(tmp_path):
     assert headings(text)[0] == "Notes"
     assert "Training curves" in headings(text)         # the good metric lines still plot
     assert "Samples beside data" in headings(text)     # held-out data alone is still shown
-    assert text.count(PNG) == 2
+    assert "Density images" in headings(text)
+    assert text.count(PNG) == 3
 
 
 def test_missing_run_json_is_a_user_error(tmp_path):

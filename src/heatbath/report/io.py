@@ -3,8 +3,9 @@
 Only run.json is required. Every other file is optional: a missing file is silently skipped
 (its section is left out), and a file that exists but cannot be read is skipped with a note
 ("could not read X: why") that the report shows, because a report that crashes on one bad file
-is worse than a report with a hole in it. run.json is read, and the report written, by the
-helpers of `heatbath.core.runs` (which imports torch; every caller of the report has already).
+is worse than a report with a hole in it. run.json is read as a typed record
+(`heatbath.core.records`), so the sections never meet a run description the package did not
+write; the report is written by the helpers of `heatbath.core.runs`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from heatbath.core.errors import UserError
-from heatbath.core.runs import RUN_JSON, read_run_info
+from heatbath.core.records import RUN_JSON, read_run_record
 
 # Plots never need more than this many configurations; reading more would only slow the report.
 # 1-D arrays (log weights, energies) are kept whole so that weight summaries match the estimates.
@@ -55,9 +56,10 @@ def read_run(run_dir: Path) -> RunFiles:
 
 
 def _read_info(run_dir: Path) -> dict:
-    """`read_run_info`, with an unreadable run.json also a one-line UserError."""
+    """The typed run record (`core.records`), as the JSON dictionary the sections read; an
+    unreadable or corrupt run.json is a one-line UserError."""
     try:
-        return read_run_info(run_dir)
+        return read_run_record(run_dir).to_json()
     except OSError as exc:
         raise UserError(f"cannot read {run_dir / RUN_JSON}: {exc.strerror or exc}") from None
 

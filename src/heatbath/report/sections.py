@@ -31,6 +31,7 @@ def all_sections(files: RunFiles) -> list[str]:
             guarded(files, "training curves", lambda: curves_section(files))]
     if files.info.get("kind") == "data":
         body.append(guarded(files, "samples beside data", lambda: data_section(files)))
+        body.append(guarded(files, "density images", lambda: density_section(files)))
     else:
         body += energy_sections(files)
     if files.config_text is not None:
@@ -52,13 +53,24 @@ def curves_section(files: RunFiles) -> str:
     return html.section("Training curves", html.figure(uri, "metrics against step")) if uri else ""
 
 
+def _data_arrays(files: RunFiles):
+    """(samples, held-out data) of a data run, None where the file is missing or unreadable."""
+    return (files.samples or {}).get("x"), (files.heldout or {}).get("x")
+
+
 def data_section(files: RunFiles) -> str:
-    samples = (files.samples or {}).get("x")
-    heldout = (files.heldout or {}).get("x")
-    figures = plots_data.samples_beside_data(samples, heldout)
+    figures = plots_data.samples_beside_data(*_data_arrays(files))
     if not figures:
         return ""
     return html.section("Samples beside data", *(html.figure(u, c) for c, u in figures))
+
+
+def density_section(files: RunFiles) -> str:
+    """2-D histograms of vector runs; image runs show their density as the image grids."""
+    figures = plots_data.density_images(*_data_arrays(files))
+    if not figures:
+        return ""
+    return html.section("Density images", *(html.figure(u, c) for c, u in figures))
 
 
 def energy_sections(files: RunFiles) -> list[str]:
