@@ -1,6 +1,7 @@
 """Networks: shapes, dtypes, time broadcasting, conditioning / CFG dropout, batch independence,
 seeding, and EMA arithmetic + exact checkpoint round trip."""
 
+import math
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -290,3 +291,21 @@ def test_ema_state_round_trips_through_safetensors_bit_exactly(tmp_path):
     assert all(torch.equal(restored.shadow[k], v) for k, v in ema.shadow.items())
     with pytest.raises(ValueError):
         restored.load_state_dict({k: v.double() for k, v in ema.state_dict().items()}, num_updates=1)
+
+
+def test_fourier_features_are_x_then_sines_and_cosines_per_octave():
+    net = MLP(2, hidden=8, depth=1, fourier=3, fourier_scale=4.0)
+    x = torch.tensor([[1.0, -2.0]])
+    angles = torch.tensor([math.pi * 2 ** k / 4.0 * v for v in (1.0, -2.0) for k in range(3)])
+    expected = torch.cat([x[0], torch.sin(angles), torch.cos(angles)])
+    assert torch.allclose(net.features(x)[0], expected)
+    plain = MLP(2, hidden=8, depth=1)
+    assert list(net.state_dict()) == list(plain.state_dict())     # no extra tensors stored
+    assert net.input.in_features == 2 * (1 + 2 * 3) and torch.equal(plain.features(x), x)
+
+
+def test_a_fourier_mlp_run_saves_loads_and_samples(tmp_path, cli, tiny):
+    code, _, err = cli(["fit", "--data", "builtin:moons:n=200", "--out", tmp_path / "r",
+                        "--set", "model.fourier=2", "--set", "model.fourier_scale=2", *tiny.data])
+    assert code == 0, err
+    assert cli(["sample", tmp_path / "r", "-n", "4", "--quiet"])[0] == 0

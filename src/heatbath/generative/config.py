@@ -40,6 +40,9 @@ class ModelConfig:
     depth: int = setting(4, AT_LEAST_1)
     # hollow: per-coordinate context and network width
     features: int = setting(32, AT_LEAST_1)
+    # mlp: octaves of sin/cos features of x (0: none), at frequencies π·2^k / fourier_scale
+    fourier: int = setting(0, NON_NEGATIVE)
+    fourier_scale: float = setting(1.0, POSITIVE)
     # U-Net base channels
     base: int = setting(32, AT_LEAST_1)
     mults: list = setting([1, 2], AT_LEAST_1)

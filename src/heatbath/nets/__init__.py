@@ -38,7 +38,8 @@ class NetKind:
 
 
 NETS: dict[str, NetKind] = {k.name: k for k in (
-    NetKind("mlp", ("hidden", "depth"), False, "residual MLP (images are flattened)"),
+    NetKind("mlp", ("hidden", "depth", "fourier", "fourier_scale"), False,
+            "residual MLP (images are flattened), optional Fourier features of x"),
     NetKind("hollow", ("hidden", "depth", "features"), False,
             "hollow MLP: exact divergence in one backward pass"),
     NetKind("unet", ("base", "mults", "num_res", "attention"), True, "small U-Net for images"),
@@ -70,6 +71,8 @@ def build_net(
     num_res: int | None = None,
     attention: bool | None = None,
     features: int | None = None,
+    fourier: int | None = None,
+    fourier_scale: float | None = None,
     time_dim: int | None = None,
     num_classes: int | None = None,
     cond_dim: int | None = None,
@@ -86,7 +89,8 @@ def build_net(
     if kind not in NET_KINDS:
         raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
     _check_kind_options(kind, dict(hidden=hidden, depth=depth, base=base, mults=mults,
-                                   num_res=num_res, attention=attention, features=features))
+                                   num_res=num_res, attention=attention, features=features,
+                                   fourier=fourier, fourier_scale=fourier_scale))
     shape = tuple(int(n) for n in event_shape)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
@@ -94,7 +98,8 @@ def build_net(
         try:
             if kind in ("mlp", "hollow"):
                 net = _build_vector_net(kind, shape, hidden, depth, features, time_dim,
-                                        num_classes, cond_dim)
+                                        num_classes, cond_dim,
+                                        _given(fourier=fourier, fourier_scale=fourier_scale))
             else:
                 net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes,
                                   cond_dim)
@@ -111,14 +116,14 @@ def _given(**options: object) -> dict[str, object]:
 
 
 def _build_vector_net(kind, shape, hidden, depth, features, time_dim, num_classes,
-                      cond_dim) -> nn.Module:
+                      cond_dim, fourier_options: dict) -> nn.Module:
     dim = math.prod(shape)
     options = _given(hidden=hidden, depth=depth, time_dim=time_dim)
     if kind == "hollow":
         net = HollowMLP(dim, num_classes=num_classes, cond_dim=cond_dim,
                         **options, **_given(features=features))
     else:
-        net = MLP(dim, num_classes=num_classes, cond_dim=cond_dim, **options)
+        net = MLP(dim, num_classes=num_classes, cond_dim=cond_dim, **options, **fourier_options)
     return net if len(shape) == 1 else Flattened(net, shape)
 
 

@@ -52,14 +52,21 @@ class MLP(nn.Module):
         time_dim: int = 64,
         num_classes: int | None = None,
         cond_dim: int | None = None,
+        fourier: int = 0,
+        fourier_scale: float = 1.0,
     ):
         super().__init__()
-        if dim < 1 or hidden < 1 or depth < 0:
-            raise ValueError(f"need dim >= 1, hidden >= 1, depth >= 0; got {dim}, {hidden}, {depth}")
+        if dim < 1 or hidden < 1 or depth < 0 or fourier < 0:
+            raise ValueError(f"need dim >= 1, hidden >= 1, depth >= 0, fourier >= 0; got {dim}, "
+                             f"{hidden}, {depth}, {fourier}")
         self.dim = dim
         self.event_shape = (dim,)
         self.embedding = TimeConditionEmbedding(time_dim, hidden, num_classes, cond_dim)
-        self.input = nn.Linear(dim, hidden)
+        # Octaves π·2^k/scale, k < fourier: sin/cos of each coordinate let a small trunk draw
+        # edges sharper than its width allows from x alone (Tancik et al. 2020).
+        # Plain numbers, not a buffer: the weights files (and EMA) hold learned tensors only.
+        self.fourier, self.fourier_scale = int(fourier), float(fourier_scale)
+        self.input = nn.Linear(dim * (1 + 2 * fourier), hidden)
         self.blocks = nn.ModuleList(FiLMResidualBlock(hidden, hidden) for _ in range(depth))
         self.output_norm = nn.LayerNorm(hidden)
         self.output = nn.Linear(hidden, dim)
@@ -73,7 +80,16 @@ class MLP(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
         emb = self.embedding(t, c, drop, like=x)
-        h = self.input(x)
+        h = self.input(self.features(x))
         for block in self.blocks:
             h = block(h, emb)
         return self.output(F.silu(self.output_norm(h)))
+
+    def features(self, x: Tensor) -> Tensor:
+        """x, then sin and cos of every coordinate at every octave (none by default)."""
+        if self.fourier == 0:
+            return x
+        octaves = torch.arange(self.fourier, device=x.device, dtype=x.dtype)
+        frequencies = torch.pi * 2.0 ** octaves / self.fourier_scale
+        angles = (x[:, :, None] * frequencies).flatten(1)
+        return torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=1)
