@@ -124,8 +124,7 @@ def test_sample_more_from_a_trained_flow(tmp_path, capsys):
     import torch
 
     from heatbath.core.checkpoint import load_model_weights
-    from heatbath.core.settings import fill_config, read_toml
-    from heatbath.energy.config import EnergyRunConfig
+    from heatbath.energy.config import load_energy_config
     from heatbath.core.runs import DTYPES
     from heatbath.energy.methods.flows import build_model
 
@@ -144,8 +143,7 @@ def test_sample_more_from_a_trained_flow(tmp_path, capsys):
                                rtol=1e-12, atol=1e-12)
     # log q is the trained flow's density at x: reload the flow as `heatbath sample` does and
     # evaluate log q(x) through the inverse transform.
-    config = fill_config(EnergyRunConfig(), read_toml(out / "config.toml"),
-                         str(out / "config.toml"))
+    config = load_energy_config(out / "config.toml")
     dtype = DTYPES[config.method.dtype]
     flow = build_model(config, 2).to(dtype)
     load_model_weights(flow, out / "model.safetensors")

@@ -277,3 +277,9 @@ def test_dataset_properties():
     ds = DataSet(x=torch.zeros(4, 1, 3, 5), kind="image")
     assert (ds.event_shape, ds.dim, len(ds)) == ((1, 3, 5), 15, 4)
     assert len(ds.subset(torch.tensor([0, 2]))) == 2 and ds.subset(slice(0, 3)).c is None
+
+
+def test_a_data_kind_that_contradicts_a_builtin_is_refused():
+    with pytest.raises(UserError, match="data.kind=image does not apply"):
+        load_source("builtin:moons:n=50", kind="image")
+    assert load_source("builtin:moons:n=50", kind="vector").kind == "vector"

@@ -7,7 +7,7 @@ from heatbath.generative.analytic_field import GaussianDataField
 from heatbath.generative.config import RunConfig
 from heatbath.generative.resolve import make_path, resolve_config
 from heatbath.paths import PATHS, PREDICTIONS, build_path
-from heatbath.samplers import SAMPLERS, SamplerSettings, draw_samples
+from heatbath.samplers import SamplerSettings, draw_samples
 from heatbath.samplers.grids import GRIDS
 
 
@@ -37,4 +37,3 @@ def test_unknown_path_lists_the_registry():
     with pytest.raises(ValueError) as info:
         build_path("bogus")
     assert all(name in str(info.value) for name in PATHS)
-    assert "heun" in SAMPLERS

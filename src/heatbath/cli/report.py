@@ -12,8 +12,6 @@ from heatbath.cli.app import app
 @app.command()
 def report(run_dir: Path = typer.Argument(..., metavar="RUN_DIR")):
     """(Re)write report.html of a run."""
-    from heatbath.core.records import read_run_record
     from heatbath.report import write_report
 
-    read_run_record(run_dir)
     typer.echo(f"report: {write_report(run_dir)}")

@@ -58,3 +58,9 @@ def inverse_temperature(beta, T, default: float, target: str) -> float:
     if beta is None:
         return default
     return positive("beta (inverse temperature)", beta, target)
+
+
+def choice(value, choices, key: str) -> None:
+    """`value` must be one of `choices` (a registry's keys or a tuple of names)."""
+    if value not in choices:
+        raise UserError(f"unknown {key} '{value}'; choose one of {', '.join(choices)}")

@@ -63,6 +63,11 @@ def _check_version(reader: _Reader) -> int:
     return version
 
 
+def _with_kind(record) -> dict:
+    """A run record's JSON: its fields, with the `kind` that says which record it is first."""
+    return {"kind": record.kind, **dataclasses.asdict(record)}
+
+
 @dataclass
 class DataSummary:
     """What a data run keeps about its training data (to rebuild the model and score it)."""
@@ -108,10 +113,6 @@ class DataRunRecord:
     heatbath_version: str = ""
     record_version: int = RECORD_VERSION
 
-    @property
-    def prediction(self) -> str:
-        return self.path["prediction"]
-
     @classmethod
     def from_json(cls, raw, where: str) -> "DataRunRecord":
         r = _Reader(raw, where)
@@ -120,6 +121,7 @@ class DataRunRecord:
         if not isinstance(net.get("kind"), str) or not isinstance(net.get("event_shape"), list):
             raise UserError(f"{where}: 'net' lacks its kind or event_shape; the file is corrupt")
         path = dict(r.get("path", dict))
+        # heatbath 0.1 also wrote the prediction at the top level; a copy is not kept now.
         path.setdefault("prediction", r.get("prediction", str, default=None))
         if not isinstance(path.get("name"), str) or not isinstance(path.get("prediction"), str):
             raise UserError(f"{where}: 'path' lacks its name or prediction; the file is corrupt")
@@ -132,9 +134,7 @@ class DataRunRecord:
                    heatbath_version=r.get("heatbath_version", str, ""), record_version=version)
 
     def to_json(self) -> dict:
-        out = {"kind": self.kind, **dataclasses.asdict(self)}
-        out["prediction"] = self.prediction    # read by 0.1 readers at the top level
-        return out
+        return _with_kind(self)
 
 
 @dataclass
@@ -187,7 +187,7 @@ class EnergyRunRecord:
                    heatbath_version=r.get("heatbath_version", str, ""), record_version=version)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, **dataclasses.asdict(self)}
+        return _with_kind(self)
 
 
 @dataclass

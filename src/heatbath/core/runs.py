@@ -2,7 +2,7 @@
 
 A data run directory holds
   config.toml              the fully resolved configuration
-  run.json                 what is needed to rebuild the model (shapes, net, path, data stats)
+  run.json                 what is needed to rebuild the model (a typed record, see records)
   model.safetensors        EMA weights (the model to sample from)
   checkpoint/state.safetensors + checkpoint/state.json
                            raw weights, optimiser moments, RNG state, step: exact resume
@@ -33,7 +33,6 @@ from safetensors.torch import load_file, save
 
 from heatbath.core.errors import UserError
 
-RUN_JSON = "run.json"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}   # the dtype names configs use
 
 
@@ -118,24 +117,6 @@ def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"{what} is corrupt ({path}): {exc}") from None
-
-
-def read_run_info(run_dir: Path) -> dict:
-    """run.json of a run directory, or one clear UserError if this is not a run directory."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
-    info_path = run_dir / RUN_JSON
-    if not info_path.is_file():
-        raise UserError(f"{run_dir} is not a heatbath run directory (no {RUN_JSON}); "
-                        f"create one with 'heatbath fit'")
-    try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{info_path} is corrupt: {exc}") from None
-    if not isinstance(info, dict) or info.get("kind") not in ("data", "energy"):
-        raise UserError(f"{info_path} is not a heatbath run description")
-    return info
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:

@@ -45,7 +45,11 @@ def load_source(spec: str, *, n: int | None = None, seed: int = 0,
         raise UserError("empty data spec: give a .npz/.npy file or builtin:NAME "
                         f"(one of {', '.join(builtin_names())})")
     if spec.startswith(BUILTIN_PREFIX):
-        return _load_builtin(spec[len(BUILTIN_PREFIX):], n, seed)
+        data = _load_builtin(spec[len(BUILTIN_PREFIX):], n, seed)
+        if kind not in ("auto", data.kind):
+            raise UserError(f"{spec} holds {data.kind}s, so data.kind={kind} does not apply; "
+                            f"drop it (model.net=mlp reads images as vectors)")
+        return data
     return _subsample(_load_file(Path(spec), kind), n, seed, where=f"'{spec}'")
 
 

@@ -74,6 +74,8 @@ def sample_energy(target, method: str = "ais", *, settings: dict | None = None,
     from heatbath.energy.fit import run_method
 
     config = EnergyRunConfig()
+    # The target object itself is used; the spec only names it in the config (nothing is
+    # rebuilt from it, unlike a run directory's).
     config.target.spec = getattr(target, "name", "python")
     set_value(config, "method.name", method)
     set_value(config, "method.seed", seed)

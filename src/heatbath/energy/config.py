@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from heatbath.core.settings import (AT_LEAST_1, FRACTION_OPEN, NON_NEGATIVE, POSITIVE, Bounds,
-                                    setting)
+                                    fill_config, read_toml, setting)
 
 
 
@@ -90,3 +91,8 @@ def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:
     if config.method.kernel != "auto":
         return config.method.kernel
     return "heatbath" if discrete else "hmc"
+
+
+def load_energy_config(path: str | Path) -> EnergyRunConfig:
+    """Read an energy run's TOML config; every key is checked against the sections above."""
+    return fill_config(EnergyRunConfig(), read_toml(path), str(path))

@@ -39,7 +39,7 @@ def read_samples(run_dir: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
         raise UserError(f"{path} is corrupt: {exc}") from None
     missing = [key for key in SAMPLE_KEYS if key not in arrays]
     if missing:

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from heatbath.core.checkpoint import load_model_weights
-from heatbath.core.settings import fill_config, read_toml
-from heatbath.energy.config import EnergyRunConfig
+from heatbath.energy.config import load_energy_config
 from heatbath.energy.methods import METHODS
 from heatbath.energy.validate import validate
 from heatbath.targets.plugin import user_code_guard
@@ -30,8 +29,7 @@ def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None 
                         f"{learned} runs can draw new samples (re-run fit for more)")
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
-    config = fill_config(EnergyRunConfig(), read_toml(run_dir / "config.toml"),
-                         str(run_dir / "config.toml"))
+    config = load_energy_config(run_dir / "config.toml")
     if config.method.name != info.method:
         raise UserError(f"{run_dir / 'config.toml'} names method '{config.method.name}' but the "
                         f"run was made with '{info.method}'; restore config.toml")

@@ -7,6 +7,7 @@ here are choices read from the registries and the limits that depend on the meth
 from __future__ import annotations
 
 from heatbath.annealing import BETA_SCHEDULES
+from heatbath.core.checks import choice
 from heatbath.core.errors import UserError
 from heatbath.core.settings import check_all_bounds
 from heatbath.core.runs import DTYPES
@@ -33,14 +34,14 @@ def validate(config: EnergyRunConfig, target) -> None:
         raise UserError(f"--method {m.name} needs a continuous target; for spin lattices use "
                         f"{usable}")
     if m.kernel != "auto":
-        _choice(m.kernel, SPIN_UPDATES if discrete else CONTINUOUS_KERNELS, "method.kernel")
-    _choice(m.schedule, BETA_SCHEDULES, "method.schedule")
-    _choice(m.dtype, DTYPES, "method.dtype")
-    _choice(f.objective, OBJECTIVES, "flow.objective")
+        choice(m.kernel, SPIN_UPDATES if discrete else CONTINUOUS_KERNELS, "method.kernel")
+    choice(m.schedule, BETA_SCHEDULES, "method.schedule")
+    choice(m.dtype, DTYPES, "method.dtype")
+    choice(f.objective, OBJECTIVES, "flow.objective")
     if f.objective == "fab" and not method.exact_log_q:
         raise UserError(f"flow.objective=fab needs a tractable log q, which {m.name} has not; "
                         f"use it with --method flow")
-    _choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
+    choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
     _check_method_sizes(m)
 
 
@@ -58,8 +59,3 @@ def _check_method_sizes(m: MethodSection) -> None:
         raise UserError("method.replicas must be at least 2 for SMC (it sets the error bar)")
     if m.name == "ti" and m.temperatures < 3:
         raise UserError("method.temperatures must be at least 3 for thermodynamic integration")
-
-
-def _choice(value: str, choices, key: str) -> None:
-    if value not in choices:
-        raise UserError(f"unknown {key} '{value}'; choose one of {', '.join(choices)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from heatbath.generative.config import RunConfig
+from heatbath.core.checks import choice
 from heatbath.core.errors import UserError
 from heatbath.core.runs import DTYPES
 from heatbath.core.settings import check_all_bounds
@@ -20,38 +21,33 @@ from heatbath.samplers import SAMPLERS
 from heatbath.samplers.grids import GRIDS
 
 
-def _check_choice(value: str, choices, key: str) -> None:
-    if value not in choices:
-        raise UserError(f"unknown {key} '{value}'; choose one of {', '.join(choices)}")
-
-
 def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -> RunConfig:
     """Fill every "auto" and validate every enumerated choice (in place; returns config)."""
     check_all_bounds(config)   # TOML and --set were checked on reading; Python callers here
     p = config.path
-    _check_choice(p.name, PATHS, "path.name")
+    choice(p.name, PATHS, "path.name")
     path_kind = PATHS[p.name]
     if p.prediction == "auto":
         p.prediction = path_kind.prediction
-    _check_choice(p.prediction, PREDICTIONS, "path.prediction")
+    choice(p.prediction, PREDICTIONS, "path.prediction")
     if p.time_sampling == "auto":
         p.time_sampling = path_kind.time_sampling
-    _check_choice(p.time_sampling, TIME_SAMPLINGS, "path.time_sampling")
+    choice(p.time_sampling, TIME_SAMPLINGS, "path.time_sampling")
     if config.model.net == "auto":
         config.model.net = "unet" if kind == "image" else "mlp"
-    _check_choice(config.model.net, NETS, "model.net")
+    choice(config.model.net, NETS, "model.net")
     if NETS[config.model.net].images_only and kind != "image":
         raise UserError(f"model.net=unet takes images (C, H, W), these samples have shape "
                         f"{tuple(event_shape)}; use model.net=mlp or hollow")  # vector nets flatten images
     s = config.sample
-    _check_choice(s.sampler, SAMPLERS, "sample.sampler")
+    choice(s.sampler, SAMPLERS, "sample.sampler")
     if s.grid == "auto":
         s.grid = PATHS[p.name].grid
-    _check_choice(s.grid, GRIDS, "sample.grid")
-    _check_choice(config.train.coupling, ("independent", "ot"), "train.coupling")
+    choice(s.grid, GRIDS, "sample.grid")
+    choice(config.train.coupling, ("independent", "ot"), "train.coupling")
     _check_feasible(config)
-    _check_choice(config.train.dtype, DTYPES, "train.dtype")
-    _check_choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
+    choice(config.train.dtype, DTYPES, "train.dtype")
+    choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     return config
 
 
@@ -61,10 +57,6 @@ def _check_feasible(config: RunConfig) -> None:
         from heatbath.generative.couplings import ot_permutation
 
         ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing
-    try:
-        config.sample.settings().validate()
-    except ValueError as exc:
-        raise UserError(str(exc).replace("--", "sample.")) from None
     if config.sample.settings().stochastic and PATHS[config.path.name].noise != "gaussian":
         deterministic = ", ".join(name for name, s in SAMPLERS.items()
                                   if not s.stochastic(config.sample.settings(name=name)))

@@ -43,8 +43,9 @@ def _describe_data(info: dict) -> str:
     details = [d for d in details if d]
     text += f" ({', '.join(details)})" if details else ""
     path = _get(info, "path", "name") or _get(info, "path", "kind")
-    if info.get("prediction"):
-        text += f", predicting {info['prediction']}"
+    prediction = _get(info, "path", "prediction")
+    if prediction:
+        text += f", predicting {prediction}"
     return text + (f" along the {path} path." if path else ".")
 
 
