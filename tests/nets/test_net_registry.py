@@ -8,12 +8,12 @@ from heatbath.generative.config import RunConfig
 from heatbath.generative.resolve import make_net, net_options, resolve_config
 from heatbath.nets import NETS, NetConfigError, build_net
 
-SHAPES = {False: (6,), True: (1, 8, 8)}
+SHAPES = {"any": (6,), "image": (1, 8, 8), "particles": (3, 2)}
 
 
 @pytest.mark.parametrize("kind", sorted(NETS))
 def test_every_net_maps_x_to_its_shape_with_and_without_classes(kind):
-    shape = SHAPES[NETS[kind].images_only]
+    shape = SHAPES[NETS[kind].modality]
     x = torch.randn(3, *shape)
     t = torch.rand(3)
     for classes in (None, 4):
@@ -27,7 +27,7 @@ def test_options_of_other_nets_are_refused(kind):
     foreign = {name for other in NETS.values() for name in other.options} - set(NETS[kind].options)
     for name in foreign:
         with pytest.raises(NetConfigError, match=name):
-            build_net(kind, SHAPES[NETS[kind].images_only], **{name: 2})
+            build_net(kind, SHAPES[NETS[kind].modality], **{name: 2})
 
 
 @pytest.mark.parametrize("kind", sorted(NETS))
@@ -35,8 +35,8 @@ def test_resolved_options_are_the_declared_ones_and_rebuild_the_net(kind):
     config = RunConfig()
     config.model.net = kind
     config.model.hidden, config.model.depth, config.model.base = 16, 1, 8
-    shape = SHAPES[NETS[kind].images_only]
-    resolve_config(config, shape, "image" if len(shape) == 3 else "vector")
+    shape = SHAPES[NETS[kind].modality]
+    resolve_config(config, shape, {"any": "vector"}.get(NETS[kind].modality, NETS[kind].modality))
     options = net_options(config, shape, None, None, None)
     assert set(options) - {"kind", "event_shape", "num_classes", "cond_dim"} == \
         set(NETS[kind].options) & set(vars(config.model))

@@ -33,7 +33,7 @@ def _perturbed(target, n, scale=0.002, seed=0):
     """n configurations a thermal-sized jiggle (~0.002 nm) away from the minimum."""
     generator = torch.Generator().manual_seed(seed)
     x0 = target.minimised_positions()
-    return x0 + scale * torch.randn(n, x0.numel(), generator=generator, dtype=torch.float64)
+    return x0 + scale * torch.randn(n, *x0.shape, generator=generator, dtype=torch.float64)
 
 
 def _openmm(target, x):
@@ -43,7 +43,7 @@ def _openmm(target, x):
 
 def test_energy_at_minimum_is_openmm_energy_over_kt(vacuum):
     x0 = vacuum.minimised_positions()
-    assert x0.shape == (66,) and x0.dtype == torch.float64
+    assert x0.shape == (22, 3) and x0.dtype == torch.float64
     assert vacuum.kt == pytest.approx(R_KJ_PER_MOL_K * 300.0, rel=1e-6)
     energy = vacuum.energy(x0[None])
     assert energy.dtype == torch.float64 and torch.isfinite(energy).all()
@@ -60,14 +60,15 @@ def test_gradient_is_openmm_force_and_finite_difference(name, request):
     energy, force = target.energy_and_force(x)
     openmm_energy, openmm_force = _openmm(target, x[0])
     assert energy.item() == pytest.approx(openmm_energy / target.kt, rel=1e-8)
-    assert torch.allclose(force[0], torch.from_numpy(openmm_force.reshape(-1)) / target.kt,
+    assert torch.allclose(force[0], torch.from_numpy(openmm_force) / target.kt,
                           rtol=1e-12, atol=0)
-    direction = torch.randn(66, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    direction = torch.randn(22, 3, generator=torch.Generator().manual_seed(1),
+                            dtype=torch.float64)
     direction /= direction.norm()
     step = 1e-6
     ends = target.energy(torch.stack([x[0] + step * direction, x[0] - step * direction]))
     finite_difference = (ends[0] - ends[1]).item() / (2 * step)
-    assert finite_difference == pytest.approx(-(force[0] @ direction).item(), rel=1e-4)
+    assert finite_difference == pytest.approx(-(force[0] * direction).sum().item(), rel=1e-4)
 
 
 def test_batch_equals_one_by_one(vacuum):
@@ -148,7 +149,7 @@ def test_trans_dihedral_is_plus_pi():
 
 def test_registry_specs():
     target = build_target("aldp:solvent=implicit,temperature=310,forcefield=amber99sbildn")
-    assert isinstance(target, AlanineDipeptide) and target.event_shape == (66,)
+    assert isinstance(target, AlanineDipeptide) and target.event_shape == (22, 3)
     assert (target.solvent, target.temperature, target.forcefield) == ("implicit", 310.0,
                                                                        "amber99sbildn")
     json.dumps(target.describe())
@@ -164,4 +165,4 @@ def test_missing_openmm_is_a_user_error(monkeypatch):
     target = AlanineDipeptide()            # building the target itself needs no OpenMM
     monkeypatch.setitem(sys.modules, "openmm", None)
     with pytest.raises(UserError, match=r"pip install 'heatbath\[molecules\]'"):
-        target.energy(torch.zeros(1, 66, dtype=torch.float64))
+        target.energy(torch.zeros(1, 22, 3, dtype=torch.float64))

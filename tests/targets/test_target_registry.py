@@ -33,7 +33,7 @@ def test_specs_set_parameters():
     ("harmonic:T=-1", "T"), ("ising2d:L=1", "L must be >= 2"), ("phi4:L=1", "L must be >= 2"),
     ("ising2d:L=abc", "whole number"), ("manywell:dim=7", "even"), ("gaussian:std=0", "std"),
     ("gaussian:std=-2", "std"), ("dw4:tau=0", "tau"), ("dw4:c=-1", "unbounded"),
-    ("phi4:lam=-1", "lam"), ("phi4:lam=0,m2=-1", "m2 > 0"), ("lj13:n=5", "accepted: none"),
+    ("phi4:lam=-1", "lam"), ("phi4:lam=0,m2=-1", "m2 > 0"), ("lj13:n=5", "accepted: pairs"), ("lj13:pairs=twice", "once, doubled"),
     ("", "empty target spec"), ("gaussian:dim", "key=value"), ("file.py", "file.py:NAME"),
 ])
 def test_bad_specs_raise_user_error(spec, message):

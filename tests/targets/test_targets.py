@@ -171,10 +171,10 @@ def _icosahedron(radius: float) -> np.ndarray:
 
 
 def _pair_energy_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
-    x = torch.tensor(flat[None], dtype=torch.float64, requires_grad=True)
-    energy = lj_pair_energy(x, 13)
+    x = torch.tensor(flat.reshape(1, 13, 3), dtype=torch.float64, requires_grad=True)
+    energy = lj_pair_energy(x)
     (grad,) = torch.autograd.grad(energy.sum(), x)
-    return energy.item(), grad[0].numpy()
+    return energy.item(), grad[0].reshape(-1).numpy()
 
 
 def test_lj13_icosahedron_reaches_the_known_global_minimum():
@@ -194,7 +194,7 @@ def test_lj13_icosahedron_reaches_the_known_global_minimum():
 
 def test_lj_overlapping_particles_stay_finite_in_float32():
     target = LennardJones(55)
-    start = torch.zeros(2, 165, dtype=torch.float32)
+    start = torch.zeros(2, 55, 3, dtype=torch.float32)
     energy, force = target.energy_and_force(start)
     assert torch.isfinite(energy).all() and torch.isfinite(force).all()
     assert (energy > 1e25).all()   # the floor only caps a physically unreachable energy

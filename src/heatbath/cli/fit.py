@@ -9,13 +9,16 @@ import typer
 
 from heatbath.cli.app import app, check_device, echo, refuse_gpu_for_energy
 from heatbath.core.errors import UserError
+from heatbath.energy.methods import METHODS
 
+# Read from the registry, so a new method shows up in --help by itself.
+METHOD_HELP = "energy method: " + ", ".join(METHODS)
 
 @app.command()
 def fit(config_file: Optional[Path] = typer.Argument(None, metavar="[CONFIG.toml]"),
         data: Optional[str] = typer.Option(None, "--data", help=".npz/.npy file or builtin:NAME[:k=v]"),
         target: Optional[str] = typer.Option(None, "--target", help="energy target NAME[:k=v] or file.py:NAME"),
-        method: Optional[str] = typer.Option(None, "--method", help="energy method: mcmc, pt, ais, smc, ti, flow or snf"),
+        method: Optional[str] = typer.Option(None, "--method", help=METHOD_HELP),
         out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/NAME)"),
         steps: Optional[int] = typer.Option(None, "--steps"),
         seed: Optional[int] = typer.Option(None, "--seed"),

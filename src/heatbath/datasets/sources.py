@@ -179,7 +179,7 @@ def _check_samples(x: np.ndarray, where: str) -> None:
                         f"{bad[0]}); remove or fix them")
 
 
-DATA_KINDS = ("auto", "vector", "image")
+DATA_KINDS = ("auto", "vector", "image", "particles")
 MIN_IMAGE_SIDE = 8   # smaller "images" are far likelier to be particles or feature tables
 
 
@@ -188,6 +188,8 @@ def _shape_samples(x: torch.Tensor, kind: str, where: str) -> tuple[torch.Tensor
     (N, C ≤ 4, H, W). `vector`: any shape, flattened. `auto` reads images only when both sides
     are at least MIN_IMAGE_SIDE and otherwise asks, because an (N, 13, 3) array of particle
     positions is not a stack of 13×3 pictures."""
+    if kind == "particles":
+        return _particles(x, where), "particles"
     if x.ndim == 2 or kind == "vector":
         return x.reshape(x.shape[0], -1), "vector"
     image = x.unsqueeze(1) if x.ndim == 3 else x
@@ -201,7 +203,17 @@ def _shape_samples(x: torch.Tensor, kind: str, where: str) -> tuple[torch.Tensor
         return image, "image"
     raise UserError(f"x in {where} has shape {tuple(x.shape)}, which does not say what a sample "
                     f"is: set data.kind=vector (flattened to {x[0].numel()} numbers)"
-                    + (" or data.kind=image" if is_image_shape else ""))
+                    + (" or data.kind=image" if is_image_shape else "")
+                    + (" or data.kind=particles" if x.ndim == 3 else ""))
+
+
+def _particles(x: torch.Tensor, where: str) -> torch.Tensor:
+    """(N, P, d) positions with their centre of mass removed: a translation-invariant model
+    lives on the zero-CoM subspace (`heatbath.spaces.CentredParticles`)."""
+    if x.ndim != 3 or x.shape[1] < 2:
+        raise UserError(f"x in {where} has shape {tuple(x.shape)}; data.kind=particles needs "
+                        f"(N, P, d) positions of P >= 2 particles in d dimensions")
+    return x - x.mean(dim=1, keepdim=True)
 
 
 def _attach_condition(ds: DataSet, c: np.ndarray, where: str) -> None:

@@ -81,10 +81,33 @@ class FlowSection:
 
 
 @dataclass
+class CNFSection:
+    # training samples drawn from the energy by heatbath itself: mcmc | pt (method.chains,
+    # method.burn_in, method.steps, method.thin, method.kernel; their evaluations count), or
+    # exact (the target's own sampler, where it has one)
+    data: str = "mcmc"
+    # auto: egnn for particle targets (E(n)-equivariant), mlp otherwise
+    net: str = "auto"
+    hidden: int = setting(32, AT_LEAST_1)
+    depth: int = setting(3, AT_LEAST_1)
+    steps: int = setting(2000, AT_LEAST_1)
+    batch_size: int = setting(256, AT_LEAST_1)
+    lr: float = setting(1e-3, POSITIVE)
+    # independent | ot (minibatch optimal transport between noise and samples)
+    coupling: str = "independent"
+    # dopri5 tolerances of the sampling ODE (which carries the exact divergence)
+    rtol: float = setting(1e-5, POSITIVE)
+    atol: float = setting(1e-5, POSITIVE)
+    # the flow's network and ODE (energies and weights stay in method.dtype)
+    dtype: str = "float32"
+
+
+@dataclass
 class EnergyRunConfig:
     target: TargetSection = field(default_factory=TargetSection)
     method: MethodSection = field(default_factory=MethodSection)
     flow: FlowSection = field(default_factory=FlowSection)
+    cnf: CNFSection = field(default_factory=CNFSection)
 
 
 def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:

@@ -25,7 +25,10 @@ from heatbath.energy.run import load_energy_run
 
 # The unit and definition of every key `estimate --json` can print for an energy run.
 ENERGY_CONVENTIONS = {
-    "log_z": "ln Z of exp(-U), U in kT (natural log, dimensionless)",
+    "log_z": "ln Z of exp(-U), U in kT (natural log), Z an integral over the state space's "
+             "measure (see 'measure')",
+    "measure": "the measure Z and every density refer to (particles: the zero-centre-of-mass "
+               "subspace; lattices of spins: counting measure)",
     "delta_log_z": "ln Z(beta) - ln Z(from_beta * beta), natural log",
     "free_energy_per_site": "-ln Z / N (dimensionless, beta*F/N; N = lattice sites)",
     "log_z_per_site": "ln Z / N (dimensionless)",
@@ -41,13 +44,19 @@ ENERGY_CONVENTIONS = {
     "energy_evals": "configurations whose energy was evaluated (a spin sweep of one "
                     "configuration counts as one)",
     "n": "samples the estimates use",
+    "energy_w2": "W2 (not squared; W2^2 in extra.w2_squared) between the energies of the "
+                 "method's unweighted samples and those of the training samples it drew from "
+                 "the energy, kT; exact 1-D Wasserstein-2 of the empirical distributions",
+    "distance_w2": "W2 (not squared) between the pooled interparticle-distance histograms "
+                   "(all pairs i<j) of the unweighted samples and of up to 5000 training "
+                   "samples, in the target's length unit",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
 
 
 def _lattice_sites(target) -> int | None:
-    return target.dim if len(target.event_shape) == 2 else None
+    return target.space.sites
 
 
 def _weighted_estimates(log_w, energy, seed: int) -> tuple[dict, dict]:
@@ -86,12 +95,16 @@ class EnergyEstimates:
     exact: dict = field(default_factory=dict)
     forward_ess: dict | None = None
     unadjusted_kernel: str | None = None
+    measure: str = ""                         # the state space's measure that Z refers to
+    energy_w2: Estimate | None = None         # vs the training samples' energies (cnf)
+    distance_w2: Estimate | None = None       # vs their pair distances (cnf on particles)
 
     def to_json(self) -> dict:
         report = {}
         if self.delta_log_z is not None:
             report["delta_log_z"] = {**self.delta_log_z.to_json(), "from_beta": self.from_beta}
-        for key in ("log_z", "free_energy_per_site", "ess", "energy", "abs_magnetisation"):
+        for key in ("log_z", "free_energy_per_site", "ess", "energy", "abs_magnetisation",
+                    "energy_w2", "distance_w2"):
             if getattr(self, key) is not None:
                 report[key] = getattr(self, key).to_json()
         if self.exact:
@@ -99,6 +112,8 @@ class EnergyEstimates:
         if self.tail is not None:
             report["tail"] = self.tail
         report.update(energy_evals=self.energy_evals, n=self.n)
+        if self.log_z is not None or self.delta_log_z is not None:
+            report["measure"] = self.measure
         if self.forward_ess is not None:
             report["forward_ess"] = self.forward_ess
         if self.unadjusted_kernel is not None:
@@ -136,7 +151,19 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     else:
         found = _chain_estimates(arrays)
         log_z = _stored_estimate(stored.log_z, len(log_w))
+    if "reference_energy" in arrays:
+        found.update(_reference_distances(target, x, energy, arrays, seed))
     return _typed(target, found, log_z, tail, len(log_w), stored.diagnostics)
+
+
+def _reference_distances(target, x, energy, arrays: dict, seed: int) -> dict:
+    """W2s between the unweighted samples and the training samples a learned sampler drew."""
+    from heatbath.estimators.particles import distance_w2, energy_w2
+
+    out = {"energy_w2": energy_w2(energy, arrays["reference_energy"], seed=seed)}
+    if target.space.kind == "centred_particles" and "reference_x" in arrays:
+        out["distance_w2"] = distance_w2(torch.as_tensor(x), arrays["reference_x"], seed=seed)
+    return out
 
 
 def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> EnergyEstimates:
@@ -156,7 +183,8 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         delta_log_z=log_z if relative else None, from_beta=delta_from,
         free_energy_per_site=per_site, abs_magnetisation=found.get("abs_magnetisation"),
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
-        unadjusted_kernel=diagnostics.get("unadjusted_kernel"))
+        unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
+        energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"))
 
 
 def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,

@@ -13,6 +13,7 @@ import torch
 
 from heatbath import __version__
 from heatbath.core.settings import to_toml
+from heatbath.energy.chart import to_original, working_target
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel
 from heatbath.energy.methods import METHODS
 from heatbath.mcmc import CONTINUOUS_KERNELS
@@ -33,13 +34,16 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
     target = target or build_target(config.target.spec)
     validate(config, target)
     dtype = DTYPES[config.method.dtype]
-    problem = Problem(target, config, dtype, torch.Generator().manual_seed(config.method.seed))
+    working = working_target(target)   # particles: the zero-CoM subspace's chart
+    problem = Problem(working, config, dtype, torch.Generator().manual_seed(config.method.seed),
+                      original=None if working is target else target)
     target.reset_counters()
     try:
         with user_code_guard(target, f"running {config.method.name}"):
             result = METHODS[config.method.name].run(problem)
     except ValueError as exc:
         raise UserError(f"{config.method.name} on {target.name}: {exc}") from None
+    result.x = to_original(working, result.x)
     if not torch.isfinite(result.energy).all():
         bad = int((~torch.isfinite(result.energy)).sum())
         raise UserError(f"the target returned non-finite energies for {bad} sample(s); check "
@@ -54,7 +58,7 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
 
 def _run_record(config: EnergyRunConfig, problem: Problem,
                 plugin: PluginCopy | None) -> EnergyRunRecord:
-    target = problem.target
+    target = problem.user_target
     described = json.loads(json.dumps(target.describe(), default=str))
     return EnergyRunRecord(
         name=f"{target.name}-{config.method.name}", status="complete", step=0,
@@ -83,6 +87,7 @@ def sample_arrays(result: EnergyResult, target=None) -> dict:
         arrays["energy_traces"] = result.energy_traces.detach().cpu().numpy()
     if result.abs_magnetisation_traces is not None:
         arrays["abs_magnetisation_traces"] = result.abs_magnetisation_traces.detach().cpu().numpy()
+    arrays.update({key: value.detach().cpu().numpy() for key, value in result.arrays.items()})
     if target is not None:
         arrays.update(target.observables(result.x.detach()))
     return arrays
@@ -99,9 +104,10 @@ def fit_energy(config: EnergyRunConfig, out: Path | None = None) -> Path:
     if out is not None:
         check_out_dir(out)
     result, problem = run_method(config)
-    run_dir = out or default_run_dir(f"{problem.target.name}-{config.method.name}")
-    arrays = sample_arrays(result, problem.target)
-    estimate = estimate_energy_result(problem.target, result.x, result.log_w, result.energy,
+    target = problem.user_target
+    run_dir = out or default_run_dir(f"{target.name}-{config.method.name}")
+    arrays = sample_arrays(result, target)
+    estimate = estimate_energy_result(target, result.x, result.log_w, result.energy,
                                       arrays, result_record(result), n=None)
     with staged_directory(run_dir) as stage:
         _write_run(stage, config, problem, result, arrays, estimate)

@@ -29,8 +29,14 @@ class Problem:
     config: EnergyRunConfig
     dtype: torch.dtype
     generator: torch.Generator
+    original: EnergyTarget | None = None   # the user's target when `target` is its chart view
     _spin_model: IsingModel | None = None   # one instance, so its evaluation count adds up
     step_size: float | None = None   # continuous kernels: set once by `prepare_step_size`
+
+    @property
+    def user_target(self) -> EnergyTarget:
+        """The target as the user gave it (configurations in its own event shape)."""
+        return self.target if self.original is None else self.original
 
     @property
     def discrete(self) -> bool:

@@ -27,4 +27,5 @@ class EnergyResult:
     abs_magnetisation_traces: torch.Tensor | None = None   # (chains, steps) of |m|, spins
     diagnostics: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
-    model: torch.nn.Module | None = None       # flow / SNF: the trained sampler
+    model: torch.nn.Module | None = None       # flow / SNF / CNF: the trained sampler
+    arrays: dict = field(default_factory=dict)  # more per-sample arrays for samples.npz

@@ -29,7 +29,14 @@ def energy_run_target(run_dir: str | Path, record: EnergyRunRecord):
     """The run's target, rebuilt from its spec (a plug-in from the copy kept in the run)."""
     from heatbath.targets.registry import build_target
 
-    return build_target(record.spec, run_dir=Path(run_dir), plugin=record.plugin)
+    target = build_target(record.spec, run_dir=Path(run_dir), plugin=record.plugin)
+    if list(record.event_shape) != list(target.event_shape):
+        # Particle targets were flat vectors with a full-space "log Z" (which is infinite).
+        raise UserError(f"{run_dir} holds {record.spec} configurations of shape "
+                        f"{list(record.event_shape)}, but the target's are now "
+                        f"{list(target.event_shape)} on {target.space.kind} space; re-run "
+                        f"heatbath fit (an older run's log Z is not defined)")
+    return target
 
 
 def read_samples(run_dir: str | Path) -> dict[str, np.ndarray]:

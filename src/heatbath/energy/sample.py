@@ -1,4 +1,5 @@
-"""`heatbath sample` on an energy run: new importance-weighted samples from a trained flow/SNF."""
+"""`heatbath sample` on an energy run: new importance-weighted samples from a trained flow, SNF
+or CNF (each method's `redraw`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from heatbath.core.checkpoint import load_model_weights
+from heatbath.energy.chart import to_original, working_target
 from heatbath.energy.config import load_energy_config
 from heatbath.energy.methods import METHODS
 from heatbath.energy.validate import validate
 from heatbath.targets.plugin import user_code_guard
-from heatbath.core.runs import DTYPES
-from heatbath.energy.methods.flows import build_model
 from heatbath.core.errors import UserError
-from heatbath.flows import importance_sample
 from heatbath.core.runs import atomic_save_npz
 from heatbath.energy.run import energy_run_target, read_energy_record
 
@@ -35,15 +33,12 @@ def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None 
                         f"run was made with '{info.method}'; restore config.toml")
     target = energy_run_target(run_dir, info)
     validate(config, target)
-    model = build_model(config, target.dim).to(DTYPES[config.method.dtype])
-    load_model_weights(model, run_dir / "model.safetensors")
-    model.eval()
+    working = working_target(target)   # learned samplers were trained in the space's chart
     with user_code_guard(target, "sampling"):
-        drawn = importance_sample(model, target, n, torch.Generator().manual_seed(seed))
-    arrays = {"x": drawn.x.reshape(n, *target.event_shape).numpy(),
-              "log_w": drawn.log_w.numpy(), "energy": drawn.energy.numpy()}
-    if drawn.log_q is not None:
-        arrays["log_q"] = drawn.log_q.numpy()
+        drawn = method.redraw(config, working, target, run_dir / "model.safetensors", n,
+                              torch.Generator().manual_seed(seed))
+    drawn["x"] = to_original(working, drawn["x"])
+    arrays = {key: value.detach().cpu().numpy() for key, value in drawn.items()}
     target_path = out or run_dir / f"samples-seed{seed}.npz"
     atomic_save_npz(target_path, {k: np.asarray(v) for k, v in arrays.items()})
     return target_path

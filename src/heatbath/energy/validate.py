@@ -6,6 +6,8 @@ here are choices read from the registries and the limits that depend on the meth
 
 from __future__ import annotations
 
+import torch
+
 from heatbath.annealing import BETA_SCHEDULES
 from heatbath.core.checks import choice
 from heatbath.core.errors import UserError
@@ -42,7 +44,30 @@ def validate(config: EnergyRunConfig, target) -> None:
         raise UserError(f"flow.objective=fab needs a tractable log q, which {m.name} has not; "
                         f"use it with --method flow")
     choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
+    if m.name == "cnf":
+        _check_cnf(config, target)
     _check_method_sizes(m)
+
+
+def _check_cnf(config: EnergyRunConfig, target) -> None:
+    from heatbath.flows.cnf import CNF_COUPLINGS
+    from heatbath.nets import NETS
+
+    c = config.cnf
+    choice(c.data, ("mcmc", "pt", "exact"), "cnf.data")
+    choice(c.coupling, CNF_COUPLINGS, "cnf.coupling")
+    choice(c.net, ("auto", *NETS), "cnf.net")
+    choice(c.dtype, DTYPES, "cnf.dtype")
+    particles = target.space.kind == "centred_particles"
+    needs = "any" if c.net == "auto" else NETS[c.net].modality
+    if needs not in ("any", "particles") or (needs == "particles" and not particles):
+        raise UserError(f"cnf.net={c.net} does not fit {target.name} (a {target.space.kind} "
+                        f"space); use cnf.net=auto, mlp or hollow"
+                        + (", or egnn" if particles else ""))
+    if c.coupling == "ot":
+        from heatbath.generative.couplings import ot_permutation
+
+        ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing
 
 
 def _check_method_sizes(m: MethodSection) -> None:

@@ -106,7 +106,7 @@ def energy_distance(x, y, *, unbiased: bool = True) -> Estimate:
 
 # --- sliced Wasserstein ----------------------------------------------------------------------
 
-def _w2_squared_1d(sorted_x: torch.Tensor, sorted_y: torch.Tensor) -> torch.Tensor:
+def w2_squared_1d(sorted_x: torch.Tensor, sorted_y: torch.Tensor) -> torch.Tensor:
     """Exact W2² per column between two sorted empirical distributions of sizes n and m.
 
     ∫_0^1 (F_x⁻¹(u) − F_y⁻¹(u))² du with both quantile functions piecewise constant: on the
@@ -134,7 +134,7 @@ def _sliced_w2(x: torch.Tensor, y: torch.Tensor, directions: torch.Tensor) -> to
     """1-D W2 along each direction, (n_projections,)."""
     projected_x = torch.sort(x @ directions, dim=0).values
     projected_y = torch.sort(y @ directions, dim=0).values
-    return _w2_squared_1d(projected_x, projected_y).clamp_min(0.0).sqrt()
+    return w2_squared_1d(projected_x, projected_y).clamp_min(0.0).sqrt()
 
 
 def _jackknife_variance(x: torch.Tensor, y: torch.Tensor, directions: torch.Tensor,

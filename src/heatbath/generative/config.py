@@ -24,7 +24,8 @@ class DataConfig:
     source: str = ""
     # fraction kept out of training for evaluation
     holdout: float = setting(0.1, FRACTION_OPEN)
-    # auto | vector | image: how a file's arrays are read
+    # auto | vector | image | particles: how a file's arrays are read (particles: (N, P, d),
+    # centre of mass removed; the model lives on the zero-CoM subspace)
     kind: str = "auto"
     # 0: all rows (toys: their default size)
     n: int = setting(0, NON_NEGATIVE)
@@ -32,7 +33,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    # auto | mlp | hollow | unet
+    # auto | mlp | hollow | unet | egnn
     net: str = "auto"
     # MLP / hollow trunk width
     hidden: int = setting(256, AT_LEAST_1)

@@ -23,7 +23,8 @@ from heatbath.generative.run import LoadedRun
 
 # The unit and definition of every key `estimate --json` prints for a data run.
 DATA_CONVENTIONS = {
-    "nll_per_dim": "mean over held-out points of -log q(x) / D, nats per dimension, q the "
+    "nll_per_dim": "mean over held-out points of -log q(x) / D, nats per dimension (particles: "
+                   "D = (P-1)*d and q a density on the zero-centre-of-mass subspace), q the "
                    "probability-flow ODE density (exact trace up to 128 dims or with a hollow "
                    "net, else Hutchinson)",
     "bits_per_dim": "dequantised: -(log q(x + u) + D log w) / (D ln 2), u uniform over each "
@@ -51,7 +52,7 @@ def evaluation_data(run: LoadedRun, source: str | None) -> torch.Tensor:
 
 def held_out_likelihood(run: LoadedRun, x: torch.Tensor, seed: int) -> dict:
     info = run.info.data
-    dim = x[0].numel()
+    dim = run.path.noise.dim(x)    # particles: (P-1)·d, the subspace the density lives on
     images = info.levels is not None and info.data_range is not None
     if images:
         x = dequantize(x, info.levels, tuple(info.data_range),

@@ -70,7 +70,7 @@ def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, DataRunR
     options = net_options(config, train_set.event_shape, train_set.cond_kind,
                           train_set.num_classes, _condition_width(train_set))
     net = make_net(options, seed=config.train.seed, dtype=dtype)
-    path = make_path(config, sigma_data, mean)
+    path = make_path(config, sigma_data, mean, train_set.kind, train_set.event_shape)
     job = TrainingJob(config, run_dir, x, train_set.c, train_set.cond_kind, path, net)
     return job, _run_record(config, train_set, heldout, options, sigma_data, mean), heldout
 

@@ -17,8 +17,10 @@ from heatbath.core.settings import check_all_bounds
 from heatbath.generative.objective import TIME_SAMPLINGS
 from heatbath.nets import NETS, build_net
 from heatbath.paths import PATHS, PREDICTIONS, build_path
+from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.samplers import SAMPLERS
 from heatbath.samplers.grids import GRIDS
+from heatbath.spaces import CentredParticles
 
 
 def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -> RunConfig:
@@ -34,25 +36,30 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
         p.time_sampling = path_kind.time_sampling
     choice(p.time_sampling, TIME_SAMPLINGS, "path.time_sampling")
     if config.model.net == "auto":
-        config.model.net = "unet" if kind == "image" else "mlp"
+        config.model.net = {"image": "unet", "particles": "egnn"}.get(kind, "mlp")
     choice(config.model.net, NETS, "model.net")
-    if NETS[config.model.net].images_only and kind != "image":
-        raise UserError(f"model.net=unet takes images (C, H, W), these samples have shape "
-                        f"{tuple(event_shape)}; use model.net=mlp or hollow")  # vector nets flatten images
+    needs = NETS[config.model.net].modality
+    if needs != "any" and kind != needs:   # vector nets flatten images and particles
+        raise UserError(f"model.net={config.model.net} takes {needs} samples, these are {kind} "
+                        f"samples of shape {tuple(event_shape)}; use model.net=mlp or hollow")
     s = config.sample
     choice(s.sampler, SAMPLERS, "sample.sampler")
     if s.grid == "auto":
         s.grid = PATHS[p.name].grid
     choice(s.grid, GRIDS, "sample.grid")
     choice(config.train.coupling, ("independent", "ot"), "train.coupling")
-    _check_feasible(config)
+    _check_feasible(config, kind)
     choice(config.train.dtype, DTYPES, "train.dtype")
     choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     return config
 
 
-def _check_feasible(config: RunConfig) -> None:
+def _check_feasible(config: RunConfig, kind: str = "vector") -> None:
     """Refuse up front what would otherwise fail after training has written the run."""
+    if kind == "particles" and PATHS[config.path.name].noise != "gaussian":
+        raise UserError(f"path.name={config.path.name} has non-Gaussian noise, which has no "
+                        f"zero-centre-of-mass form for particles; use a Gaussian path "
+                        f"(linear, trig, vp, cosine, ve, edm, interpolant)")
     if config.train.coupling == "ot":
         from heatbath.generative.couplings import ot_permutation
 
@@ -75,10 +82,17 @@ def schedule_params(config: RunConfig) -> dict:
             "interpolant": {"gamma_scale": p.gamma_scale}}.get(name, {})
 
 
-def make_path(config: RunConfig, sigma_data: float, data_mean: torch.Tensor | None):
+def make_path(config: RunConfig, sigma_data: float, data_mean: torch.Tensor | None,
+              kind: str = "vector", event_shape=None):
+    """The run's path; particle data get noise on the zero-CoM subspace and no mean shift (a
+    fixed mean configuration would break the model's rotation and permutation symmetry)."""
     p = config.path
-    return build_path(p.name, pfgm_dof=p.pfgm_dof, sigma_data=sigma_data, data_mean=data_mean,
+    path = build_path(p.name, pfgm_dof=p.pfgm_dof, sigma_data=sigma_data,
+                      data_mean=None if kind == "particles" else data_mean,
                       schedule_params=schedule_params(config))
+    if kind == "particles":
+        path.noise = SpaceGaussianNoise(CentredParticles(*event_shape))
+    return path
 
 
 def net_options(config: RunConfig, event_shape, cond_kind, num_classes, cond_dim) -> dict:

@@ -98,7 +98,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     try:
         mean = torch.tensor(info.data.mean, dtype=dtype).reshape(info.event_shape)
         net = make_net(info.net, seed=0, dtype=dtype)
-        path = make_path(config, info.data.sigma_data, mean)
+        path = make_path(config, info.data.sigma_data, mean, info.data.kind, info.event_shape)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UserError(f"{run_dir / 'run.json'} is inconsistent: {exc}") from None
     load_model_weights(net, run_dir / "model.safetensors")

@@ -2,7 +2,8 @@
 
 Every network is a plain `nn.Module` with `forward(x, t, c=None, drop=None) -> tensor shaped like x`
 (see `MLP` for the meaning of c and drop). `build_net` picks one from an event shape. A
-`HollowMLP` is an MLP alternative whose exact divergence costs one backward pass instead of D.
+`HollowMLP` is an MLP alternative whose exact divergence costs one backward pass instead of D;
+an `EGNN` is E(n)-equivariant on particle configurations (P, d) and returns CoM-free output.
 """
 
 from __future__ import annotations
@@ -16,33 +17,37 @@ from torch import nn
 
 from heatbath.core.errors import UserError
 from heatbath.nets.conditioner import Conditioner
+from heatbath.nets.egnn import EGNN
 from heatbath.nets.ema import EMA
 from heatbath.nets.flat import Flattened
 from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "UNet", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
+__all__ = ["MLP", "HollowMLP", "UNet", "EGNN", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
            "count_parameters",
            "NetConfigError"]
 
 
 @dataclass(frozen=True)
 class NetKind:
-    """A `model.net` choice: the options it takes and whether it needs images (C, H, W)."""
+    """A `model.net` choice: the options it takes and the samples it needs: "any" event shape
+    (flattened to a vector), "image" (C, H, W) or "particles" (P, d)."""
 
     name: str
     options: tuple[str, ...]
-    images_only: bool
+    modality: str
     summary: str
 
 
 NETS: dict[str, NetKind] = {k.name: k for k in (
-    NetKind("mlp", ("hidden", "depth", "fourier", "fourier_scale"), False,
+    NetKind("mlp", ("hidden", "depth", "fourier", "fourier_scale"), "any",
             "residual MLP (images are flattened), optional Fourier features of x"),
-    NetKind("hollow", ("hidden", "depth", "features"), False,
+    NetKind("hollow", ("hidden", "depth", "features"), "any",
             "hollow MLP: exact divergence in one backward pass"),
-    NetKind("unet", ("base", "mults", "num_res", "attention"), True, "small U-Net for images"),
+    NetKind("unet", ("base", "mults", "num_res", "attention"), "image", "small U-Net for images"),
+    NetKind("egnn", ("hidden", "depth"), "particles",
+            "E(n)-equivariant graph network for particles (P, d); CoM-free output"),
 )}
 ALL_OPTIONS = tuple(dict.fromkeys(name for k in NETS.values() for name in k.options))
 NET_KINDS = tuple(NETS)
@@ -79,8 +84,8 @@ def build_net(
     seed: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
-    """Build an `MLP` or `HollowMLP` (any event shape; others are flattened to vectors) or a
-    `UNet` (event_shape (C, H, W)).
+    """Build an `MLP` or `HollowMLP` (any event shape; others are flattened to vectors), a
+    `UNet` (event_shape (C, H, W)) or an `EGNN` (event_shape (P, d)).
 
     Options left as None take the network's own defaults; giving an option of the other kind
     (e.g. `hidden` for a U-Net) is an error. With `seed`, initialisation uses that seed without
@@ -100,6 +105,8 @@ def build_net(
                 net = _build_vector_net(kind, shape, hidden, depth, features, time_dim,
                                         num_classes, cond_dim,
                                         _given(fourier=fourier, fourier_scale=fourier_scale))
+            elif kind == "egnn":
+                net = _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim)
             else:
                 net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes,
                                   cond_dim)
@@ -125,6 +132,13 @@ def _build_vector_net(kind, shape, hidden, depth, features, time_dim, num_classe
     else:
         net = MLP(dim, num_classes=num_classes, cond_dim=cond_dim, **options, **fourier_options)
     return net if len(shape) == 1 else Flattened(net, shape)
+
+
+def _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim) -> EGNN:
+    if len(shape) != 2:
+        raise NetConfigError(f"an 'egnn' needs a particle event shape (P, d), got {shape}")
+    return EGNN(shape[0], shape[1], num_classes=num_classes, cond_dim=cond_dim,
+                **_given(hidden=hidden, depth=depth, time_dim=time_dim))
 
 
 def _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim) -> UNet:

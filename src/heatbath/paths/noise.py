@@ -30,8 +30,35 @@ class GaussianNoise:
         flat = z.flatten(1)
         return -0.5 * (flat ** 2).sum(1) - 0.5 * flat.shape[1] * math.log(2 * math.pi)
 
+    def dim(self, z: torch.Tensor) -> int:
+        """Dimension of the space the noise lives on (what a change of scale multiplies)."""
+        return z[0].numel()
+
     def describe(self) -> dict:
         return {"name": self.name}
+
+
+class SpaceGaussianNoise(GaussianNoise):
+    """z ~ N(0, I) on a state space (`heatbath.spaces`), e.g. the zero-CoM subspace of particles:
+    draws are projected onto it and log densities refer to its own (P−1)·d-dimensional measure."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+
+    def sample(self, shape, generator=None, dtype=torch.float32) -> torch.Tensor:
+        return self.space.project(torch.randn(shape, generator=generator, dtype=dtype))
+
+    def from_normal(self, normal: torch.Tensor, chi2: torch.Tensor | None = None) -> torch.Tensor:
+        return self.space.project(normal)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.space.log_normal(z)
+
+    def dim(self, z: torch.Tensor) -> int:
+        return self.space.dim
+
+    def describe(self) -> dict:
+        return {"name": self.name, "space": self.space.describe()}
 
 
 class StudentTNoise:
@@ -64,6 +91,9 @@ class StudentTNoise:
         norm = (math.lgamma(0.5 * (nu + n)) - math.lgamma(0.5 * nu)
                 - 0.5 * n * math.log(nu * math.pi))
         return norm - 0.5 * (nu + n) * torch.log1p((flat ** 2).sum(1) / nu)
+
+    def dim(self, z: torch.Tensor) -> int:
+        return z[0].numel()
 
     def describe(self) -> dict:
         return {"name": self.name, "D": self.dof}

@@ -18,18 +18,26 @@ MAX_EXACT_PANELS = 6
 SPIN_GRID = 4   # 4 x 4 = 16 configurations
 
 
-def energy_histogram(energy: np.ndarray, weights: np.ndarray | None) -> str | None:
-    """Sample energies as drawn, and reweighted toward the target by the importance weights."""
+def energy_histogram(energy: np.ndarray, weights: np.ndarray | None,
+                     reference: np.ndarray | None = None) -> str | None:
+    """Sample energies as drawn, reweighted toward the target by the importance weights, and
+    (where the run kept them) the energies of the reference samples it trained on."""
     energy = np.asarray(energy, dtype=float).reshape(-1)
     keep = np.isfinite(energy)
     if not keep.any():
         return None
-    bins = np.histogram_bin_edges(energy[keep], bins=50)
+    # Bins from the central 99.8 %: one far-off sample must not squash the histogram.
+    low, high = np.quantile(energy[keep], [0.001, 0.999])
+    bins = np.linspace(low, high, 51) if high > low else 50
     fig, (ax,) = new_figure()
     ax.hist(energy[keep], bins=bins, density=True, histtype="step", label="raw samples")
     if weights is not None and weights[keep].sum() > 0:
         ax.hist(energy[keep], bins=bins, weights=weights[keep], density=True, histtype="step",
                 label="reweighted")
+    if reference is not None:
+        reference = np.asarray(reference, dtype=float).reshape(-1)
+        ax.hist(reference[np.isfinite(reference)], bins=bins, density=True, histtype="step",
+                label="reference (training samples)")
     ax.set_xlabel("reduced energy U (kT)", fontsize=8)
     ax.set_title("sample energies", fontsize=9)
     ax.legend(fontsize=7)

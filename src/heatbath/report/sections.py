@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatbath.report import html, plots_data, plots_energy
+from heatbath.report import html, plots_data, plots_energy, plots_particles
 from heatbath.report.figures import training_curves
 from heatbath.report.io import RunFiles, normalised_weights
 from heatbath.report.summary import header
@@ -32,6 +32,7 @@ def all_sections(files: RunFiles) -> list[str]:
     if files.info.get("kind") == "data":
         body.append(guarded(files, "samples beside data", lambda: data_section(files)))
         body.append(guarded(files, "density images", lambda: density_section(files)))
+        body.append(guarded(files, "particles", lambda: data_particles_section(files)))
     else:
         body += energy_sections(files)
     if files.config_text is not None:
@@ -59,6 +60,8 @@ def _data_arrays(files: RunFiles):
 
 
 def data_section(files: RunFiles) -> str:
+    if plots_particles.is_particles(_data_arrays(files)[0]):
+        return ""   # particle runs have their own section (pair distances, configurations)
     figures = plots_data.samples_beside_data(*_data_arrays(files))
     if not figures:
         return ""
@@ -67,6 +70,8 @@ def data_section(files: RunFiles) -> str:
 
 def density_section(files: RunFiles) -> str:
     """2-D histograms of vector runs; image runs show their density as the image grids."""
+    if plots_particles.is_particles(_data_arrays(files)[0]):
+        return ""
     figures = plots_data.density_images(*_data_arrays(files))
     if not figures:
         return ""
@@ -83,6 +88,7 @@ def energy_sections(files: RunFiles) -> list[str]:
     return [guarded(files, "energies and weights", lambda: _weights_section(arrays, weights)),
             guarded(files, "estimates vs exact", lambda: _exact_section(files)),
             guarded(files, "spin configurations", lambda: _spins_section(arrays)),
+            guarded(files, "particles", lambda: _energy_particles_section(arrays, weights)),
             guarded(files, "Ramachandran plot", lambda: _ramachandran_section(files, weights))]
 
 
@@ -95,7 +101,8 @@ def _weights(arrays: dict) -> np.ndarray | None:
 def _weights_section(arrays: dict, weights) -> str:
     parts = []
     if np.ndim(arrays.get("energy")) >= 1:
-        uri = plots_energy.energy_histogram(arrays["energy"], weights)
+        uri = plots_energy.energy_histogram(arrays["energy"], weights,
+                                            arrays.get("reference_energy"))
         parts.append(html.figure(uri, "energies: raw and reweighted") if uri else "")
     if weights is not None:
         parts.append(html.figure(plots_energy.log_weight_histogram(weights),
@@ -111,6 +118,40 @@ def _exact_section(files: RunFiles) -> str:
     uri = plots_energy.estimates_vs_exact(rows)
     caption = "estimates with 95 % error bars; exact values in red"
     return html.section("Estimates vs exact", html.figure(uri, caption)) if uri else ""
+
+
+def data_particles_section(files: RunFiles) -> str:
+    samples, heldout = _data_arrays(files)
+    if not plots_particles.is_particles(samples):
+        return ""
+    series = [("samples", samples, None)]
+    if plots_particles.is_particles(heldout):
+        series.append(("held-out data", heldout, None))
+    parts = [html.figure(plots_particles.distance_histogram(series),
+                         "pair distances of samples and held-out data"),
+             html.figure(plots_particles.configuration_views(samples, "sample"),
+                         "sampled configurations")]
+    if plots_particles.is_particles(heldout):
+        parts.append(html.figure(plots_particles.configuration_views(heldout, "data"),
+                                 "held-out configurations"))
+    return html.section("Particles", *parts)
+
+
+def _energy_particles_section(arrays: dict, weights) -> str:
+    x = arrays.get("x")
+    if not plots_particles.is_particles(x):
+        return ""
+    series = [("raw samples", x, None)]
+    if weights is not None:
+        series.append(("reweighted", x, weights))
+    reference = arrays.get("reference_x")
+    if plots_particles.is_particles(reference):
+        series.append(("reference (training samples)", reference, None))
+    return html.section(
+        "Particles",
+        html.figure(plots_particles.distance_histogram(series),
+                    "pair distances: raw, reweighted and reference"),
+        html.figure(plots_particles.configuration_views(x, "sample"), "sampled configurations"))
 
 
 def _spins_section(arrays: dict) -> str:

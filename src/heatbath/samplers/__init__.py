@@ -74,8 +74,9 @@ def initial_noise(path, t_start: float, ids: torch.Tensor, event_shape, seed: in
     t = torch.tensor(t_start, dtype=torch.float64)
     alpha, sigma = float(path.schedule.alpha(t)), float(path.schedule.sigma(t))
     centre = 0.0 if path.data_mean is None else alpha * path.data_mean.to("cpu", dtype)
-    if path.noise.is_gaussian:
-        return centre + normal * (sigma ** 2 + (alpha * path.sigma_data) ** 2) ** 0.5
+    if path.noise.is_gaussian:   # from_normal: onto the noise's space (zero-CoM particles)
+        return centre + path.noise.from_normal(normal) * (sigma ** 2 + (alpha * path.sigma_data)
+                                                          ** 2) ** 0.5
     chi2 = rng.chi_square(seed, ids, 0, path.noise.dof)
     return centre + sigma * path.noise.from_normal(normal, chi2)
 
@@ -110,6 +111,14 @@ def finish(field, x: torch.Tensor, end_time: float) -> tuple[torch.Tensor, int]:
     return float(field.path.schedule.alpha(torch.tensor(1.0, dtype=torch.float64))) * data, 1
 
 
+def _noise_on_space(field, seed: int, ids: torch.Tensor, x: torch.Tensor):
+    """Per-sample step noise, put on the noise's space (zero-CoM particles) where it has one."""
+    raw = per_sample_noise(seed, ids, x)
+    if not field.path.noise.is_gaussian:
+        return raw
+    return lambda step: field.path.noise.from_normal(raw(step))
+
+
 def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed: int = 0,
                  batch_size: int = 1000, first_index: int = 0, dtype=torch.float32,
                  device: str | torch.device = "cpu",
@@ -123,7 +132,7 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
         ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))
         x = initial_noise(field.path, float(grid[0]), ids, event_shape, seed, dtype).to(device)
         with torch.no_grad():
-            result = run_sampler(field, x, settings, grid, per_sample_noise(seed, ids, x))
+            result = run_sampler(field, x, settings, grid, _noise_on_space(field, seed, ids, x))
             x, extra = finish(field, result.x, end_time(field, settings, grid))
         outputs.append(x)
         nfe = max(nfe, result.nfe + extra)

@@ -52,17 +52,31 @@ def exact_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, to
     return vmapped_divergence(field, x, t)
 
 
+def tangent_basis(path, x: torch.Tensor) -> torch.Tensor:
+    """(n, *event) orthonormal basis of the space the path's noise lives on: the standard basis
+    of R^D, or for a subspace (zero-CoM particles) the images of its chart's unit vectors."""
+    space = getattr(path.noise, "space", None)
+    if space is None:
+        dim = x[0].numel()
+        return torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, *x.shape[1:])
+    unit = torch.eye(space.dim, dtype=x.dtype, device=x.device)
+    return space.from_chart(unit).reshape(space.dim, *x.shape[1:])
+
+
 def vmapped_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(u(x, t), tr ∂u/∂x) for any network: D vector-Jacobian products in one vmapped pass."""
-    batch, dim = x.shape[0], x[0].numel()
-    basis = torch.eye(dim, dtype=x.dtype, device=x.device).reshape(dim, 1, *x.shape[1:])
-    basis = basis.expand(dim, batch, *x.shape[1:])                     # (D, B, *event)
+    """(u(x, t), Σₖ bₖᵀ (∂u/∂x) bₖ) over an orthonormal basis bₖ of the space: the divergence
+    on the space (on a subspace, the trace of the Jacobian restricted to it, whatever u does
+    off it); n vector-Jacobian products in one vmapped pass."""
+    batch = x.shape[0]
+    basis = tangent_basis(field.path, x)                               # (n, *event)
+    cotangents = basis[:, None].expand(basis.shape[0], batch, *x.shape[1:])
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         velocity = field.velocity(xg, t)
-        (rows,) = torch.autograd.grad(velocity, xg, grad_outputs=basis, is_grads_batched=True)
-    # rows[i, b] is row i of the Jacobian at sample b; its i-th entry is on the diagonal.
-    trace = torch.diagonal(rows.reshape(dim, batch, dim), dim1=0, dim2=2).sum(-1)
+        (rows,) = torch.autograd.grad(velocity, xg, grad_outputs=cotangents,
+                                      is_grads_batched=True)
+    # rows[k, b] = bₖᵀ J at sample b; its inner product with bₖ is one diagonal term.
+    trace = (rows * basis[:, None]).flatten(2).sum(-1).sum(0)
     return velocity.detach(), trace.detach()
 
 
@@ -98,7 +112,7 @@ def prior_log_prob(path, x: torch.Tensor, t: float) -> torch.Tensor:
     """log density of x_t at the noise end: N(α·mean, σ² + α²σ_data²) or the PFGM++ Student-t."""
     tt = torch.tensor(t, dtype=torch.float64)
     alpha, sigma = float(path.schedule.alpha(tt)), float(path.schedule.sigma(tt))
-    dim = x[0].numel()
+    dim = path.noise.dim(x)
     if path.data_mean is not None:
         x = x - alpha * path.data_mean.to(device=x.device, dtype=x.dtype)
     if path.noise.is_gaussian:
@@ -133,27 +147,14 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     ids = torch.arange(x.shape[0]) if ids is None else ids
     eps = (rademacher(seed, ids, probes, x.shape[1:], x.dtype).to(x.device)
            if method == "hutchinson" else None)
-    calls = [0]
-
-    def rhs(t, state):
-        calls[0] += 1
-        xt = state[0]
-        if eps is None:
-            velocity, div = exact_divergence(field, xt, float(t))
-            div = div[:, None]
-        else:
-            velocity, div = hutchinson_divergence(field, xt, float(t), eps)
-        return velocity, div
-
+    rhs, calls = _augmented_rhs(field, eps)
     t_lo, t_hi = safe_time_range(field.path, field.prediction)
     times = torch.tensor([t_hi, t_lo], dtype=x.dtype, device=x.device)
     width = 1 if eps is None else probes
     state0 = (x.detach(), torch.zeros(x.shape[0], width, dtype=x.dtype, device=x.device))
-    options = {"step_t": times} if solver in ("dopri5", "dopri8", "bosh3", "adaptive_heun") \
-        else {"step_size": (t_hi - t_lo) / steps}
     with torch.no_grad():
         xs, accumulated = odeint(rhs, state0, times, rtol=rtol, atol=atol, method=solver,
-                                 options=options)
+                                 options=_solver_options(solver, times, steps))
     per_probe = prior_log_prob(field.path, xs[-1], t_lo)[:, None] + accumulated[-1]
     log_q = per_probe.mean(1)
     if width > 1:
@@ -161,6 +162,57 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     else:
         stderr = torch.zeros_like(log_q)
     return LogLikelihood(log_q, stderr, calls[0], method)
+
+
+def _augmented_rhs(field, eps: torch.Tensor | None):
+    """d/dt (x, ℓ) = (u, div u): the ODE of a sample and its accumulated log-density change;
+    with `eps`, the divergence is the K-probe Hutchinson estimate. Also returns a call count."""
+    calls = [0]
+
+    def rhs(t, state):
+        calls[0] += 1
+        if eps is None:
+            velocity, div = exact_divergence(field, state[0], float(t))
+            return velocity, div[:, None]
+        return hutchinson_divergence(field, state[0], float(t), eps)
+    return rhs, calls
+
+
+def _solver_options(solver: str, times: torch.Tensor, steps: int) -> dict:
+    if solver in ("dopri5", "dopri8", "bosh3", "adaptive_heun"):
+        return {"step_t": times}
+    return {"step_size": float(abs(times[-1] - times[0])) / steps}
+
+
+@dataclass(frozen=True)
+class TransportedSamples:
+    """Samples carried from noise to data by the ODE, with the exact log q of each (nats)."""
+
+    x: torch.Tensor
+    log_q: torch.Tensor
+    nfe: int
+
+
+def transport_with_log_q(field, z: torch.Tensor, *, rtol: float = 1e-5, atol: float = 1e-5,
+                         solver: str = "dopri5", steps: int = 100) -> TransportedSamples:
+    """Integrate the probability-flow ODE from noise draws z (at t_lo) to data, carrying the
+    exact divergence: log q(x) = log p_prior(z) − ∫ div u dt along the very trajectory that
+    produced x (a continuous normalizing flow's sample-and-density in one solve).
+
+    The density is the one of the flow's exact ODE map; the solver's tolerance bounds how far
+    the returned x and log q are from it (see `rtol`, `atol`).
+    """
+    from torchdiffeq import odeint
+
+    rhs, calls = _augmented_rhs(field, None)
+    t_lo, t_hi = safe_time_range(field.path, field.prediction)
+    times = torch.tensor([t_lo, t_hi], dtype=z.dtype, device=z.device)
+    state0 = (z.detach(), torch.zeros(z.shape[0], 1, dtype=z.dtype, device=z.device))
+    with torch.no_grad():
+        xs, accumulated = odeint(rhs, state0, times, rtol=rtol, atol=atol, method=solver,
+                                 options=_solver_options(solver, times, steps))
+    log_q = prior_log_prob(field.path, z, t_lo) - accumulated[-1][:, 0]
+    return TransportedSamples(xs[-1], log_q, calls[0])
 
 
 def dequantized_bits_per_dim(log_q: torch.Tensor, dim: int, levels: int,

@@ -4,8 +4,10 @@ Needs the optional extra `heatbath[molecules]` (openmm + pdbfixer). OpenMM is im
 first use, so the target can be listed and described without it; the first energy, force,
 dihedral or minimisation call then raises a UserError saying how to install it.
 
-Positions are in nanometres, flattened: event_shape (66,), atom i at entries [3i, 3i+3). The
-atom order is that of the hydrogen-completed topology (`target.topology`).
+Positions are in nanometres, event_shape (22, 3), in the atom order of the hydrogen-completed
+topology (`target.topology`). U is invariant under translations, so densities and log Z refer
+to the zero-centre-of-mass subspace (63 dimensions, unweighted centroid, lengths in nm); the
+rotations left are a compact group and leave Z finite.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from heatbath.core.errors import UserError
 from heatbath.core import checks as check
 from heatbath.targets.aldp_geometry import (N_ATOMS, OPENMM_HINT, PHI_ATOMS, PSI_ATOMS,
                                             atom_indices, complete_structure, dihedral)
-from heatbath.targets.base import EnergyTarget
+from heatbath.targets.particles import ParticleTarget
 
 SOLVENTS = ("vacuum", "implicit")
 FORCEFIELDS = {"amber14": "amber14-all.xml", "amber99sbildn": "amber99sbildn.xml"}
@@ -143,10 +145,11 @@ class _OpenMMEnergy(torch.autograd.Function):
         return grad_output[:, None] * gradients, None
 
 
-class AlanineDipeptide(EnergyTarget):
+class AlanineDipeptide(ParticleTarget):
     """U(x) = E_pot(x) / k_B T for alanine dipeptide, x the 22 atom positions in nm."""
 
     name = "aldp"
+    n_particles, spatial_dim = N_ATOMS, 3
 
     def __init__(self, solvent: str = "vacuum", temperature: float = 300.0,
                  forcefield: str = "amber14", platform: str = "Reference") -> None:
@@ -154,7 +157,7 @@ class AlanineDipeptide(EnergyTarget):
         self.forcefield = _choice("forcefield", forcefield, tuple(FORCEFIELDS))
         self.platform = _choice("platform", platform, PLATFORMS)
         self.temperature = check.positive("temperature", temperature, "aldp")
-        super().__init__((3 * N_ATOMS,), {"solvent": self.solvent,
+        super().__init__((N_ATOMS, 3), {"solvent": self.solvent,
                                           "temperature": self.temperature,
                                           "forcefield": self.forcefield,
                                           "platform": self.platform})
@@ -163,9 +166,10 @@ class AlanineDipeptide(EnergyTarget):
             f"OpenMM hydrogens), {FORCEFIELDS[self.forcefield]}"
             f"{' + ' + IMPLICIT_SOLVENT_XML if self.solvent == 'implicit' else ', vacuum'}, "
             f"NoCutoff, no constraints (all bonds flexible: U smooth in all coordinates); "
-            f"U = E_pot / (R T) in kT at T = {self.temperature:g} K; x flattened (66,) in nm, "
-            f"atom i at [3i, 3i+3); translation/rotation invariant (not normalisable "
-            f"without fixing them); OpenMM {self.platform} platform")
+            f"U = E_pot / (R T) in kT at T = {self.temperature:g} K; x (22, 3) in nm; "
+            f"translation invariant: densities and log Z on the zero-centre-of-mass subspace "
+            f"(63 dims, lengths in nm; the rotations left are compact); OpenMM "
+            f"{self.platform} platform")
         self._engine: OpenMMEngine | None = None
         self._minimised: torch.Tensor | None = None
 
@@ -193,9 +197,9 @@ class AlanineDipeptide(EnergyTarget):
         return self.engine.evaluate(flat, with_gradient=False)[0]
 
     def minimised_positions(self) -> torch.Tensor:
-        """(66,) float64 local minimum near the PDB structure (a good sampler start)."""
+        """(22, 3) float64 local minimum near the PDB structure (a good sampler start)."""
         if self._minimised is None:
-            self._minimised = torch.from_numpy(self.engine.minimise().reshape(-1).copy())
+            self._minimised = torch.from_numpy(self.engine.minimise().copy())
         return self._minimised.clone()
 
     def base_hint(self) -> tuple[torch.Tensor, float]:

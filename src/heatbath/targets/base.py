@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from heatbath.spaces import FreeSpace
+
 
 @dataclass(frozen=True)
 class ExactValues:
@@ -81,6 +83,12 @@ class EnergyTarget:
         """Exact samples where the target can draw them; None otherwise."""
         return None
 
+    @property
+    def space(self) -> FreeSpace:
+        """Where configurations live, and the measure that densities and log Z refer to.
+        Translation-invariant particle energies override it (`spaces.CentredParticles`)."""
+        return FreeSpace(self.event_shape)
+
     # -- optional hooks: override where the target knows better than the defaults -----------
     def base_hint(self) -> tuple[torch.Tensor, float] | None:
         """(centre, scale) of a Gaussian that covers the target, for AIS bases and flow
@@ -99,4 +107,5 @@ class EnergyTarget:
         """Listing entry for `heatbath targets --json`."""
         return {"name": self.name, "event_shape": list(self.event_shape),
                 "convention": self.convention, "params": self.params,
-                "discrete": self.discrete, "exact": self.exact.to_json()}
+                "discrete": self.discrete, "space": self.space.describe(),
+                "exact": self.exact.to_json()}

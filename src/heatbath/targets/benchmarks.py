@@ -17,7 +17,8 @@ from scipy import integrate
 from heatbath.core.errors import UserError
 from heatbath.core import checks as check
 from heatbath.targets.base import EnergyTarget, ExactValues
-from heatbath.targets.particles import pair_distances
+from heatbath.spaces import pair_distances
+from heatbath.targets.particles import ParticleTarget
 
 GMM_COMPONENTS = 40
 GMM_LOC_SCALE = 40.0
@@ -147,14 +148,14 @@ class ManyWell(EnergyTarget):
 DW_MIN_DISTANCE = 1e-6
 
 
-class DW4(EnergyTarget):
+class DW4(ParticleTarget):
     """Köhler et al. 2020: Σ_{i<j} [a(d−d0) + b(d−d0)² + c(d−d0)⁴]/τ, 4 particles in 2-D."""
 
     name = "dw4"
     convention = ("DW4 (Koehler et al. 2020): U = sum over unordered pairs of "
                   "[a(d-d0) + b(d-d0)^2 + c(d-d0)^4]/tau, a=0, b=-4, c=0.9, d0=4, tau=1; "
-                  "4 particles in 2-D, flattened event_shape (8,); translation invariant "
-                  "(normalisable only with the centre of mass removed); no closed-form Z")
+                  "4 particles in 2-D, event_shape (4, 2); translation invariant: densities "
+                  "and log Z on the zero-centre-of-mass subspace (6 dims); no closed-form Z")
 
     n_particles = 4
     spatial_dim = 2
@@ -165,10 +166,10 @@ class DW4(EnergyTarget):
         self.c = check.positive("c (quartic term; <= 0 is unbounded below)", c, "dw4")
         self.d0 = check.real("d0", d0, "dw4")
         self.tau = check.positive("tau (temperature)", tau, "dw4")
-        super().__init__((8,), {"a": self.a, "b": self.b, "c": self.c, "d0": self.d0,
+        super().__init__((4, 2), {"a": self.a, "b": self.b, "c": self.c, "d0": self.d0,
                                 "tau": self.tau})
 
     def _energy(self, x: torch.Tensor) -> torch.Tensor:
-        shifted = pair_distances(x.reshape(x.shape[0], -1), 4, 2, DW_MIN_DISTANCE) - self.d0
+        shifted = pair_distances(self.positions(x), DW_MIN_DISTANCE) - self.d0
         pair = self.a * shifted + self.b * shifted.pow(2) + self.c * shifted.pow(4)
         return pair.sum(dim=1) / self.tau

@@ -16,6 +16,7 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.core import checks as check
+from heatbath.spaces import LatticeSpace
 from heatbath.targets.base import EnergyTarget, ExactValues
 
 
@@ -47,6 +48,10 @@ class Phi4(EnergyTarget):
             raise UserError(f"phi4: the free field (lam=0) needs m2 > 0 to be normalisable, "
                             f"got m2={m2}; raise m2 or set lam > 0")
         super().__init__((self.L, self.L), {"L": self.L, "m2": self.m2, "lam": self.lam})
+
+    @property
+    def space(self) -> LatticeSpace:
+        return LatticeSpace((self.L, self.L))
 
     def _energy(self, x: torch.Tensor) -> torch.Tensor:
         phi = x.reshape(x.shape[0], self.L, self.L)

@@ -19,7 +19,7 @@ from heatbath.targets.base import EnergyTarget
 from heatbath.targets.benchmarks import DW4, GMM40, ManyWell
 from heatbath.targets.ising import Ising2D
 from heatbath.targets.lattice import Phi4
-from heatbath.targets.particles import LennardJones
+from heatbath.targets.particles import HarmonicCluster, LennardJones
 from heatbath.targets.plugin import load_plugin
 
 
@@ -29,12 +29,20 @@ class TargetEntry:
     description: str
 
 
-def lj13() -> LennardJones:
-    return LennardJones(n_particles=13)
+def lj13(pairs: str = "once") -> LennardJones:
+    return LennardJones(n_particles=13, pairs=pairs)
 
 
-def lj55() -> LennardJones:
-    return LennardJones(n_particles=55)
+def lj55(pairs: str = "once") -> LennardJones:
+    return LennardJones(n_particles=55, pairs=pairs)
+
+
+def lj13_doubled() -> LennardJones:
+    return LennardJones(n_particles=13, pairs="doubled")
+
+
+def lj55_doubled() -> LennardJones:
+    return LennardJones(n_particles=55, pairs="doubled")
 
 
 TARGETS: dict[str, TargetEntry] = {
@@ -45,8 +53,17 @@ TARGETS: dict[str, TargetEntry] = {
     "manywell32": TargetEntry(ManyWell, "FAB ManyWell (dim/2 double wells, 2^(dim/2) modes); "
                                         "exact log Z and samples"),
     "dw4": TargetEntry(DW4, "Koehler et al. 4-particle 2-D double-well pair potential"),
-    "lj13": TargetEntry(lj13, "Lennard-Jones cluster of 13 particles in 3-D"),
-    "lj55": TargetEntry(lj55, "Lennard-Jones cluster of 55 particles in 3-D"),
+    "harmonic_cluster": TargetEntry(HarmonicCluster, "P particles in d-D on springs to their "
+                                                     "centroid; exact log Z on the zero-CoM "
+                                                     "subspace, exact samples"),
+    "lj13": TargetEntry(lj13, "Lennard-Jones cluster of 13 particles in 3-D, pairs counted once "
+                              "(bgflow); pairs=doubled for the other convention"),
+    "lj13_doubled": TargetEntry(lj13_doubled, "LJ13 with the pair term doubled (iDEM / "
+                                              "equivariant flow matching data sets)"),
+    "lj55": TargetEntry(lj55, "Lennard-Jones cluster of 55 particles in 3-D, pairs counted once "
+                              "(bgflow); pairs=doubled for the other convention"),
+    "lj55_doubled": TargetEntry(lj55_doubled, "LJ55 with the pair term doubled (iDEM / "
+                                              "equivariant flow matching data sets)"),
     "phi4": TargetEntry(Phi4, "phi^4 lattice field theory on a periodic LxL lattice; "
                               "exact for lam=0"),
     "ising2d": TargetEntry(Ising2D, "2-D Ising model on a periodic LxM lattice; exact ln Z, E, C "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from heatbath.mcmc.spins import IsingModel, lattice_colouring, neighbour_sum, uniform_spins
+from heatbath.spaces import LatticeSpace
 from heatbath.targets.base import EnergyTarget
 
 
@@ -27,6 +28,10 @@ class SpinLattice(EnergyTarget):
     @property
     def sites(self) -> int:
         return self.L * self.M
+
+    @property
+    def space(self) -> LatticeSpace:
+        return LatticeSpace((self.L, self.M), spins=True)
 
     def model(self) -> IsingModel:
         """The couplings and field: H without β (what annealing multiplies by β_t)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.energy.methods import flows, sampling
+from heatbath.energy.methods import cnf, flows, sampling
 
 
 @dataclass(frozen=True)
@@ -18,28 +18,39 @@ class Method:
     name: str
     run: Callable                 # run(problem) -> EnergyResult
     weighted: bool                # log_w are importance weights (E[w] = Z); else equal weights
-    learned: bool                 # trains a model kept as model.safetensors; `sample` draws more
     continuous_only: bool         # needs forces / a density on R^d (no spin lattices)
     exact_log_q: bool             # the trained sampler has a tractable density (FAB needs it)
     steps_key: str                # what `fit --steps N` sets
     summary: str
+    # learned samplers: redraw(config, working, original, weights_file, n, generator) -> dict
+    # of x (working coordinates), log_w, energy[, log_q]; `heatbath sample` calls it
+    redraw: Callable | None = None
+
+    @property
+    def learned(self) -> bool:
+        """Trains a model kept as model.safetensors, from which `sample` draws more."""
+        return self.redraw is not None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("mcmc", sampling.run_mcmc, False, False, False, False, "method.steps",
+    Method("mcmc", sampling.run_mcmc, False, False, False, "method.steps",
            "independent Markov chains (RWM, MALA, HMC, BAOAB; spin sweeps, Wolff)"),
-    Method("pt", sampling.run_pt, False, False, False, False, "method.steps",
+    Method("pt", sampling.run_pt, False, False, False, "method.steps",
            "replica exchange over a geometric β ladder"),
-    Method("ais", sampling.run_ais, True, False, False, False, "method.steps",
+    Method("ais", sampling.run_ais, True, False, False, "method.steps",
            "annealed importance sampling (Jarzynski weights)"),
-    Method("smc", sampling.run_smc, True, False, False, False, "method.steps",
+    Method("smc", sampling.run_smc, True, False, False, "method.steps",
            "AIS with systematic resampling, independent replicas"),
-    Method("ti", sampling.run_ti, False, False, False, False, "method.steps",
+    Method("ti", sampling.run_ti, False, False, False, "method.steps",
            "thermodynamic integration of E_β[φ] over β (Simpson)"),
-    Method("flow", flows.run_flow, True, True, True, True, "flow.steps",
-           "coupling spline flow (reverse KL, FAB, forward KL), exact q"),
-    Method("snf", flows.run_snf, True, True, True, False, "flow.steps",
-           "stochastic normalizing flow: flow layers + Langevin blocks, exact path weights"),
+    Method("flow", flows.run_flow, True, True, True, "flow.steps",
+           "coupling spline flow (reverse KL, FAB, forward KL), exact q", flows.redraw),
+    Method("snf", flows.run_snf, True, True, False, "flow.steps",
+           "stochastic normalizing flow: flow layers + Langevin blocks, exact path weights",
+           flows.redraw),
+    Method("cnf", cnf.run_cnf, True, True, True, "cnf.steps",
+           "continuous normalizing flow (EGNN for particles) by flow matching on heatbath's "
+           "own MCMC samples, exact q", cnf.redraw),
 )}
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import torch
 
+from pathlib import Path
+
+from heatbath.core.checkpoint import load_model_weights
+from heatbath.core.runs import DTYPES
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.core.errors import UserError
@@ -123,3 +127,17 @@ def run_flow(problem: Problem) -> EnergyResult:
 
 
 run_snf = run_flow      # the configured method name picks Flow or SNF in build_model
+
+
+def redraw(config, working, original, weights: Path, n: int,
+           generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """n fresh weighted samples from a saved flow / SNF (see `Method.redraw`)."""
+    model = build_model(config, working.dim).to(DTYPES[config.method.dtype])
+    load_model_weights(model, weights)
+    model.eval()
+    drawn = importance_sample(model, working, n, generator)
+    out = {"x": drawn.x.reshape(n, *working.event_shape), "log_w": drawn.log_w,
+           "energy": drawn.energy}
+    if drawn.log_q is not None:
+        out["log_q"] = drawn.log_q
+    return out

@@ -1,0 +1,125 @@
+"""`--method cnf`: a Boltzmann generator on the data half's engine.
+
+1. heatbath draws samples from the energy itself (`cnf.data`: MCMC or parallel tempering with
+   the method's kernel; every energy and force evaluation counts toward the run's budget), or
+   takes the target's exact sampler where one exists;
+2. a continuous normalizing flow (`flows.cnf.ContinuousFlow`: EGNN for particles, MLP
+   otherwise) learns them by flow matching, on the target's state space;
+3. fresh flow samples are reweighted by their exact log q: log w = −U(x) − log q(x), so E[w] = Z
+   on the space's measure and every estimate is unbiased whatever the training reached.
+
+The training samples' energies are kept (`reference_energy` in samples.npz) so that `estimate`
+can report the energy W2 between the flow's samples and them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from heatbath.core.checkpoint import load_model_weights
+from heatbath.core.errors import UserError
+from heatbath.core.runs import DTYPES
+from heatbath.energy.problem import Problem
+from heatbath.energy.results import EnergyResult
+from heatbath.flows.cnf import ContinuousFlow, data_scale, train_cnf
+from heatbath.nets import build_net
+from heatbath.spaces import FreeSpace
+
+EXACT_TRAINING_SAMPLES = 20000
+REFERENCE_KEPT = 5000   # training configurations kept in samples.npz for distance metrics
+
+
+def model_space(problem_target, original):
+    """The space the flow lives on: the particles' own (EGNN sees (P, d)), else the chart."""
+    if original.space.kind == "centred_particles":
+        return original.space
+    return FreeSpace(problem_target.event_shape)
+
+
+def net_kind(config, space) -> str:
+    kind = config.cnf.net
+    if kind == "auto":
+        return "egnn" if space.kind == "centred_particles" else "mlp"
+    return kind
+
+
+def build_cnf(config, space, scale: float = 1.0) -> ContinuousFlow:
+    """The flow `config` describes (weights as initialised from method.seed)."""
+    c = config.cnf
+    net = build_net(net_kind(config, space), space.event_shape, hidden=c.hidden, depth=c.depth,
+                    seed=config.method.seed)
+    return ContinuousFlow(net, space, scale)
+
+
+def _training_samples(problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+    """(samples in the problem's coordinates, their energies) from cnf.data."""
+    from heatbath.energy.methods.sampling import run_mcmc, run_pt
+
+    source = problem.config.cnf.data
+    if source == "exact":
+        drawn = problem.target.sample_exact(EXACT_TRAINING_SAMPLES, problem.generator)
+        if drawn is None:
+            raise UserError(f"cnf.data=exact needs exact samples, which {problem.target.name} "
+                            f"cannot draw; use cnf.data=mcmc or pt")
+        drawn = drawn.to(problem.dtype)
+        with torch.no_grad():
+            return drawn, problem.target.energy(drawn)
+    result = (run_pt if source == "pt" else run_mcmc)(problem)
+    return result.x, result.energy
+
+
+def to_model(problem_target, space, z: torch.Tensor) -> torch.Tensor:
+    """Problem coordinates (the chart, for particles) -> the flow's (N, P, d)."""
+    return space.from_chart(z) if space.kind == "centred_particles" else z
+
+
+def weighted_draw(flow: ContinuousFlow, problem_target, n: int, generator: torch.Generator,
+                  config) -> dict[str, torch.Tensor]:
+    """n flow samples in problem coordinates with log q, U (counted) and log w = −U − log q."""
+    drawn = flow.sample_and_log_q(n, generator, rtol=config.cnf.rtol, atol=config.cnf.atol)
+    dtype = DTYPES[config.method.dtype]
+    x = drawn.x.to(dtype)
+    x = flow.space.to_chart(x) if flow.space.kind == "centred_particles" else x
+    x = x.reshape(n, *problem_target.event_shape)
+    log_q = drawn.log_q.to(dtype)
+    with torch.no_grad():
+        energy = problem_target.energy(x)
+    log_w = torch.where(torch.isfinite(energy), -energy - log_q,
+                        torch.full_like(energy, -torch.inf))
+    return {"x": x, "log_q": log_q, "energy": energy, "log_w": log_w, "nfe": drawn.nfe}
+
+
+def run_cnf(problem: Problem) -> EnergyResult:
+    c, m = problem.config.cnf, problem.config.method
+    samples, reference = _training_samples(problem)
+    kept = torch.randperm(len(samples), generator=problem.generator)[:REFERENCE_KEPT]
+    evals_for_data = problem.energy_evals()
+    space = model_space(problem.target, problem.user_target)
+    flow_dtype = DTYPES[c.dtype]
+    x = to_model(problem.target, space, samples.to(problem.dtype))
+    flow = build_cnf(problem.config, space, data_scale(x, space)).to(flow_dtype)
+    x = x.to(flow_dtype)
+    metrics = train_cnf(flow, x, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
+                        coupling=c.coupling, generator=problem.generator)
+    drawn = weighted_draw(flow, problem.target, m.samples, problem.generator, problem.config)
+    diagnostics = {"training_samples": len(samples), "training_energy_evals": evals_for_data,
+                   "training_data": c.data, "net": net_kind(problem.config, space),
+                   "sampling_nfe": drawn["nfe"], "log_q": "exact (ODE with exact divergence, "
+                   f"dopri5 rtol={c.rtol:g}, atol={c.atol:g})"}
+    return EnergyResult(drawn["x"], drawn["log_w"], drawn["energy"], True,
+                        diagnostics=diagnostics, metrics=metrics, model=flow,
+                        arrays={"log_q": drawn["log_q"], "reference_energy": reference,
+                                "reference_x": to_model(problem.target, space,
+                                                        samples[kept].to(problem.dtype))})
+
+
+def redraw(config, working, original, weights: Path, n: int,
+           generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """n fresh weighted samples from a saved CNF (see `Method.redraw`)."""
+    flow = build_cnf(config, model_space(working, original)).to(DTYPES[config.cnf.dtype])
+    load_model_weights(flow, weights)   # the data scale is a buffer of the flow
+    flow.eval()
+    drawn = weighted_draw(flow, working, n, generator, config)
+    return {key: drawn[key] for key in ("x", "log_w", "energy", "log_q")}
