@@ -18,7 +18,7 @@ TOY_NAMES = ["moons", "8gaussians", "checkerboard", "swissroll", "gmm", "gaussia
 # --- built-ins -------------------------------------------------------------------------------
 
 def test_builtin_names_and_descriptions_cover_everything():
-    assert set(builtin_names()) == set(TOY_NAMES) | {"digits", "mnist"}
+    assert set(builtin_names()) == set(TOY_NAMES) | {"digits", "mnist", "ellipsoids", "tori"}
     assert set(builtin_descriptions()) == set(builtin_names())
 
 
@@ -185,8 +185,11 @@ def test_a_shape_that_does_not_decide_the_modality_asks_for_data_kind(tmp_path, 
     with pytest.raises(UserError, match="data.kind=vector"):
         load_source(str(tmp_path / "x.npy"))
     assert load_source(str(tmp_path / "x.npy"), kind="vector").x.shape == (shape[0], math.prod(shape[1:]))
-    with pytest.raises(UserError, match="data.kind"):
-        load_source(str(tmp_path / "x.npy"), kind="particles")
+    if len(shape) == 3:      # (N, P, d): particles when the user says so, centred
+        assert load_source(str(tmp_path / "x.npy"), kind="particles").kind == "particles"
+    else:
+        with pytest.raises(UserError, match="data.kind=particles needs"):
+            load_source(str(tmp_path / "x.npy"), kind="particles")
 
 
 def test_files_can_be_subsampled_deterministically(tmp_path):
@@ -204,7 +207,7 @@ def _write(tmp_path, name, writer):
 
 BAD_FILES = [
     ("missing.npz", lambda p: None, "no such file.*missing.npz"),
-    ("data.csv", lambda p: p.write_text("1,2\n"), "data.csv.*not a .npz or .npy"),
+    ("data.csv", lambda p: p.write_text("1,2\n"), "data.csv.*not a .npz, .npy or .xyz"),
     ("broken.npz", lambda p: p.write_bytes(b"not a zip at all"), "cannot read.*broken.npz"),
     ("broken.npy", lambda p: p.write_bytes(b"\x93NUMPY garbage"), "cannot read.*broken.npy"),
     ("nox.npz", lambda p: np.savez(p, samples=np.ones((3, 2)), labels=np.ones(3)),

@@ -102,3 +102,16 @@ def test_a_run_from_before_the_subspace_is_refused_in_one_line(cli, tmp_path, us
     record["event_shape"] = [8]                 # what heatbath 0.1 wrote for dw4
     (out / "run.json").write_text(json.dumps(record))
     user_error(["estimate", out], "re-run heatbath fit", "not defined")
+
+
+def test_no_chain_stays_stuck_on_the_quartic_walls_of_dw4():
+    """Chains started from the base meet forces of hundreds of kT per unit length; at the step
+    size tuned for the typical set they rejected every move and stayed (median chain <U> was
+    +70 where the target's is -22.5). Burn-in now gives such a chain its own smaller step."""
+    run = sample_energy(build_target("dw4"), "mcmc", settings={
+        "method.chains": 32, "method.steps": 100, "method.burn_in": 300,
+        "method.kernel": "hmc"})
+    chain_means = run.result.energy_traces.mean(dim=1)
+    assert chain_means.max() < -18, chain_means.sort().values[-5:]
+    low, high = run.result.diagnostics["chain_step_size_range"]
+    assert 0 < low <= high == pytest.approx(run.result.diagnostics["step_size"])

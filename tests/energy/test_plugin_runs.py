@@ -75,3 +75,35 @@ def test_a_plugin_failing_after_its_probe_is_one_line(body, method, fragment, tm
                 "--set", "method.steps=10", "--set", "method.samples=64",
                 "--set", "method.step_size=0.1"], "bad.py:e", fragment)
     assert not (tmp_path / "r").exists()
+
+
+PARTICLE_PLUGIN = '''
+import math
+
+def springs(x):                       # (N, 3, 2): three particles on springs to their centroid
+    return 0.5 * (x - x.mean(dim=1, keepdim=True)).pow(2).sum(dim=(1, 2))
+springs.event_shape = (3, 2)
+springs.translation_invariant = True
+springs.log_z = 2 * math.log(2 * math.pi)   # (P - 1) d / 2 * ln(2 pi) on the zero-CoM subspace
+'''
+
+
+def test_a_translation_invariant_plugin_gets_log_z_on_the_subspace(tmp_path, cli):
+    import math
+
+    (tmp_path / "springs.py").write_text(PARTICLE_PLUGIN)
+    run = tmp_path / "run"
+    code, _, err = cli(["fit", "--target", f"{tmp_path / 'springs.py'}:springs", "--method",
+                        "ais", "--set", "method.steps=40", "--set", "method.samples=400",
+                        "--set", "method.base_scale=1.3", "--out", run, "--quiet"])
+    assert code == 0, err
+    report = json.loads(cli(["estimate", run, "--json"])[1])
+    log_z = report["log_z"]
+    assert abs(log_z["value"] - 2 * math.log(2 * math.pi)) < 3 * log_z["stderr"]
+    assert "zero-centre-of-mass" in report["measure"]
+
+
+def test_translation_invariance_needs_a_particle_shape(tmp_path, user_error):
+    (tmp_path / "bad.py").write_text(PARTICLE_PLUGIN.replace("(3, 2)", "(6,)"))
+    user_error(["fit", "--target", f"{tmp_path / 'bad.py'}:springs", "--out", tmp_path / "r"],
+               "translation_invariant needs event_shape (P, d)")

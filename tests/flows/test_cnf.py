@@ -54,10 +54,11 @@ def test_data_scale_is_the_rms_per_intrinsic_coordinate():
     assert data_scale(x, space) == pytest.approx(3.0, rel=3 / math.sqrt(2 * 8 * 20000))
 
 
-def test_cnf_weights_give_log_z_of_the_harmonic_cluster_on_the_subspace():
+@pytest.mark.parametrize("data", ["exact", "smc"])
+def test_cnf_weights_give_log_z_of_the_harmonic_cluster_on_the_subspace(data):
     target = build_target("harmonic_cluster:P=4,d=2,k=0.5")
     run = sample_energy(target, "cnf", settings={
-        "cnf.data": "exact", "cnf.steps": 150, "cnf.hidden": 16, "cnf.depth": 2,
+        "cnf.data": data, "cnf.steps": 150, "method.steps": 20, "cnf.hidden": 16, "cnf.depth": 2,
         "cnf.rtol": 1e-4, "cnf.atol": 1e-4, "method.samples": 300})
     found = run.estimates()
     assert abs(found.log_z.value - target.exact.log_z) < 3 * found.log_z.stderr, found.log_z

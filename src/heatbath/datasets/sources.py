@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heatbath.datasets.clouds import CLOUDS
 from heatbath.datasets.dataset import DataSet
 from heatbath.datasets.images import IMAGES
 from heatbath.datasets.toys import TOYS, toy_log_density
@@ -23,13 +24,14 @@ MAX_IMAGE_CHANNELS = 4   # (N, C, H, W) with more "channels" than this is more l
 
 
 def builtin_names() -> list[str]:
-    return list(TOYS) + list(IMAGES)
+    return list(TOYS) + list(IMAGES) + list(CLOUDS)
 
 
 def builtin_descriptions() -> dict[str, str]:
     """One line per built-in data set, for docs and `--help`."""
     descriptions = {name: toy.description for name, toy in TOYS.items()}
     descriptions.update({name: text for name, (_, text) in IMAGES.items()})
+    descriptions.update({name: text for name, (_, text) in CLOUDS.items()})
     return descriptions
 
 
@@ -57,7 +59,7 @@ def load_source(spec: str, *, n: int | None = None, seed: int = 0,
 
 def _load_builtin(rest: str, n: int | None, seed: int) -> DataSet:
     name, params = parse_spec(rest)
-    if name not in TOYS and name not in IMAGES:
+    if name not in TOYS and name not in IMAGES and name not in CLOUDS:
         raise UserError(f"unknown built-in data set '{name}'; known: {', '.join(builtin_names())}")
     if "n" in params:
         if n is not None and params["n"] != n:
@@ -66,6 +68,9 @@ def _load_builtin(rest: str, n: int | None, seed: int) -> DataSet:
         n = params.pop("n")
     if name in TOYS:
         return _load_toy(name, params, DEFAULT_TOY_SIZE if n is None else n, seed)
+    if name in CLOUDS:
+        loader = partial(CLOUDS[name][0], **({} if n is None else {"n": n}), seed=seed)
+        return call_with_params(loader, params, f"builtin:{name}")
     if params:
         raise UserError(f"unknown parameter(s) {', '.join(sorted(params))} for builtin:{name}; "
                         "accepted: n")
@@ -103,11 +108,39 @@ def _load_file(path: Path, kind: str) -> DataSet:
     if path.is_dir():
         raise UserError(f"{where} is a directory; give a .npz or .npy file")
     suffix = path.suffix.lower()
+    if suffix in XYZ_SUFFIXES:
+        return _dataset_from_arrays(read_xyz_positions(path, where), None, name=path.stem,
+                                    where=where, kind="particles" if kind == "auto" else kind)
     if suffix not in (".npz", ".npy"):
-        raise UserError(f"{where} is not a .npz or .npy file; save your data with numpy.savez "
-                        "(arrays x and optional c) or numpy.save")
+        raise UserError(f"{where} is not a .npz, .npy or .xyz file; save your data with "
+                        "numpy.savez (arrays x and optional c) or numpy.save")
     x, c = _read_npz(path, where) if suffix == ".npz" else (_read_npy(path, where), None)
     return _dataset_from_arrays(x, c, name=path.stem, where=where, kind=kind)
+
+
+XYZ_SUFFIXES = (".xyz", ".extxyz")
+ASE_HINT = "reading .xyz files needs ASE: pip install 'heatbath[particles]'"
+
+
+def read_xyz_positions(path: Path, where: str) -> np.ndarray:
+    """Every frame of an (extended) XYZ file as positions (frames, atoms, 3), through ASE.
+    All frames must hold the same number of atoms (a data set of one system's configurations);
+    atom types are not read (the model treats the particles as identical)."""
+    try:
+        from ase.io import read
+    except ImportError:
+        raise UserError(ASE_HINT) from None
+    try:
+        frames = read(str(path), index=":")
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for a malformed file
+        raise UserError(f"cannot read {where} as an (extended) XYZ file: {exc}") from None
+    if not frames:
+        raise UserError(f"{where} holds no frames")
+    sizes = sorted({len(frame) for frame in frames})
+    if len(sizes) != 1:
+        raise UserError(f"{where} has frames of {sizes} atoms; a particle data set needs the "
+                        f"same number of atoms in every frame")
+    return np.stack([frame.get_positions() for frame in frames])
 
 
 def _unreadable(where: str, exc: Exception) -> UserError:

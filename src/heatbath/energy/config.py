@@ -83,8 +83,9 @@ class FlowSection:
 @dataclass
 class CNFSection:
     # training samples drawn from the energy by heatbath itself: mcmc | pt (method.chains,
-    # method.burn_in, method.steps, method.thin, method.kernel; their evaluations count), or
-    # exact (the target's own sampler, where it has one)
+    # method.burn_in, method.steps, method.thin, method.kernel; their evaluations count), smc
+    # (annealed from the base, method.samples particles resampled by weight), or exact (the
+    # target's own sampler, where it has one)
     data: str = "mcmc"
     # auto: egnn for particle targets (E(n)-equivariant), mlp otherwise
     net: str = "auto"
@@ -93,7 +94,8 @@ class CNFSection:
     steps: int = setting(2000, AT_LEAST_1)
     batch_size: int = setting(256, AT_LEAST_1)
     lr: float = setting(1e-3, POSITIVE)
-    # independent | ot (minibatch optimal transport between noise and samples)
+    # independent | ot (minibatch optimal transport between noise and samples) |
+    # equivariant_ot (particles: OT on distances after Hungarian + Kabsch alignment)
     coupling: str = "independent"
     # dopri5 tolerances of the sampling ODE (which carries the exact divergence)
     rtol: float = setting(1e-5, POSITIVE)

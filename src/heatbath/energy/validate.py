@@ -54,7 +54,7 @@ def _check_cnf(config: EnergyRunConfig, target) -> None:
     from heatbath.nets import NETS
 
     c = config.cnf
-    choice(c.data, ("mcmc", "pt", "exact"), "cnf.data")
+    choice(c.data, ("mcmc", "pt", "smc", "exact"), "cnf.data")
     choice(c.coupling, CNF_COUPLINGS, "cnf.coupling")
     choice(c.net, ("auto", *NETS), "cnf.net")
     choice(c.dtype, DTYPES, "cnf.dtype")
@@ -64,7 +64,10 @@ def _check_cnf(config: EnergyRunConfig, target) -> None:
         raise UserError(f"cnf.net={c.net} does not fit {target.name} (a {target.space.kind} "
                         f"space); use cnf.net=auto, mlp or hollow"
                         + (", or egnn" if particles else ""))
-    if c.coupling == "ot":
+    if c.coupling == "equivariant_ot" and not particles:
+        raise UserError("cnf.coupling=equivariant_ot aligns particles; use ot for "
+                        f"{target.name}")
+    if c.coupling != "independent":
         from heatbath.generative.couplings import ot_permutation
 
         ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing

@@ -51,3 +51,17 @@ def log_weights(array, name: str = "log_w", min_length: int = 2) -> np.ndarray:
 def normalised_exp(log_values: np.ndarray) -> np.ndarray:
     """exp(log_values − max): the values rescaled so the largest is 1 (never overflows)."""
     return np.exp(log_values - np.max(log_values))
+
+
+def finite_tensor(array, name: str, ndims: tuple[int, ...], shape: str, min_rows: int = 1):
+    """A float64 torch tensor of one of the allowed numbers of dimensions, at least `min_rows`
+    rows, every entry finite (point clouds, particle configurations, energies)."""
+    import torch
+
+    values = torch.from_numpy(to_float64(array, name))
+    if values.ndim not in ndims or min(values.shape, default=0) == 0 or len(values) < min_rows:
+        rows = f" with at least {min_rows} rows" if min_rows > 1 else ""
+        raise UserError(f"{name} must have shape {shape}{rows}, got {tuple(values.shape)}")
+    if not torch.isfinite(values).all():
+        raise UserError(f"{name} contains NaN or inf; remove those samples first")
+    return values

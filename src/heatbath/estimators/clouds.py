@@ -35,23 +35,17 @@ from scipy.optimize import linear_sum_assignment
 
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
+from heatbath.estimators._inputs import finite_tensor
 
 CHUNK_ELEMENTS = 1 << 22   # point-pair distances held at once (32 MiB in float64)
 N_BOOT = 200
 
 
 def _as_clouds(x, what: str, ndim: int) -> torch.Tensor:
-    try:
-        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
-    except (TypeError, ValueError, RuntimeError):
-        raise UserError(f"{what} must be a numeric array of points") from None
-    x = x.detach().to(torch.float64)
-    if x.ndim < ndim or (ndim == 3 and x.ndim != 3) or min(x.shape, default=0) == 0:
-        shape = "(P, d)" if ndim == 2 else "(N, P, d)"
-        raise UserError(f"{what} must have shape {shape}, got {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise UserError(f"{what} contains NaN or inf")
-    return x
+    """One cloud (P, d) (or a batch of them) for ndim 2, a set of clouds (N, P, d) for 3."""
+    if ndim == 2:
+        return finite_tensor(x, what, tuple(range(2, 8)), "(P, d)")
+    return finite_tensor(x, what, (3,), "(N, P, d)")
 
 
 def _point_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

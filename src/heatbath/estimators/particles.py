@@ -29,6 +29,7 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
+from heatbath.estimators._inputs import finite_tensor
 from heatbath.estimators.distances import w2_squared_1d
 from heatbath.spaces.align import aligned_distance
 from heatbath.spaces.particles import pair_distances
@@ -39,17 +40,8 @@ _BOOT_ELEMENTS = 1 << 22   # resampled values held at once (32 MiB in float64)
 
 
 def _as_tensor(values, what: str, ndim: int) -> torch.Tensor:
-    try:
-        values = torch.as_tensor(np.asarray(values) if not torch.is_tensor(values) else values)
-    except (TypeError, ValueError, RuntimeError):
-        raise UserError(f"{what} must be a numeric array") from None
-    values = values.detach().to(torch.float64)
-    if values.ndim != ndim or values.shape[0] < 2:
-        shape = "(N,)" if ndim == 1 else "(N, P, d)"
-        raise UserError(f"{what} must have shape {shape} with N >= 2, got {tuple(values.shape)}")
-    if not torch.isfinite(values).all():
-        raise UserError(f"{what} contains NaN or inf; remove those samples first")
-    return values
+    return finite_tensor(values, what, (ndim,), "(N,)" if ndim == 1 else "(N, P, d)",
+                         min_rows=2)
 
 
 def _w2_squared(values_a: torch.Tensor, values_b: torch.Tensor) -> torch.Tensor:

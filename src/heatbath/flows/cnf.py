@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from heatbath.generative.couplings import ot_permutation
+from heatbath.generative.couplings import COUPLINGS, couple
 from heatbath.generative.field import Field
 from heatbath.generative.objective import regression_loss
 from heatbath.nets.ema import EMA
@@ -30,7 +30,7 @@ from heatbath.paths.path import Path
 from heatbath.paths.schedules import LinearSchedule
 from heatbath.samplers.likelihood import TransportedSamples, transport_with_log_q
 
-CNF_COUPLINGS = ("independent", "ot")
+CNF_COUPLINGS = COUPLINGS   # equivariant_ot: particle spaces only (validated by the method)
 
 
 class ContinuousFlow(nn.Module):
@@ -51,8 +51,7 @@ class ContinuousFlow(nn.Module):
         """Mean conditional flow-matching loss on a batch of target samples x."""
         y1 = x / self.scale.to(x.dtype)
         z = self.path.noise.sample(y1.shape, generator=generator, dtype=y1.dtype)
-        if coupling == "ot":   # minibatch OT pairing (on the space: both sides are centred)
-            z = z[ot_permutation(y1, z)]
+        z = couple(coupling, y1, z)   # both sides are on the space (centred), so is the result
         t = torch.rand(len(y1), generator=generator, dtype=y1.dtype)
         return regression_loss(self.net, self.path, "velocity", self.path.sample(y1, t, z)).mean()
 

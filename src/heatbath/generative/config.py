@@ -82,7 +82,7 @@ class TrainConfig:
     warmup: int = setting(100, NON_NEGATIVE)
     # constant | cosine (decays to 0 at train.steps)
     lr_schedule: str = "constant"
-    # independent | ot
+    # independent | ot | equivariant_ot (particles: OT after Hungarian + Kabsch alignment)
     coupling: str = "independent"
     # classifier-free guidance: P(condition dropped)
     cond_drop: float = setting(0.1, Bounds(0, 1, high_open=True))

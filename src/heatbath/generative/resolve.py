@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from heatbath.generative.config import RunConfig
+from heatbath.generative.couplings import COUPLINGS
 from heatbath.core.checks import choice
 from heatbath.core.errors import UserError
 from heatbath.core.runs import DTYPES
@@ -47,7 +48,10 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     if s.grid == "auto":
         s.grid = PATHS[p.name].grid
     choice(s.grid, GRIDS, "sample.grid")
-    choice(config.train.coupling, ("independent", "ot"), "train.coupling")
+    choice(config.train.coupling, COUPLINGS, "train.coupling")
+    if config.train.coupling == "equivariant_ot" and kind != "particles":
+        raise UserError("train.coupling=equivariant_ot aligns particles by permutation and "
+                        "rotation; it needs data.kind=particles (use ot for other data)")
     _check_feasible(config, kind)
     choice(config.train.dtype, DTYPES, "train.dtype")
     choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
@@ -60,7 +64,7 @@ def _check_feasible(config: RunConfig, kind: str = "vector") -> None:
         raise UserError(f"path.name={config.path.name} has non-Gaussian noise, which has no "
                         f"zero-centre-of-mass form for particles; use a Gaussian path "
                         f"(linear, trig, vp, cosine, ve, edm, interpolant)")
-    if config.train.coupling == "ot":
+    if config.train.coupling != "independent":
         from heatbath.generative.couplings import ot_permutation
 
         ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing

@@ -14,6 +14,10 @@ The file defines NAME as one of:
         log_z                a float, the exact ln Z = ln ∫ exp(−U) dx, if known
         sample(n, generator) exact samples (n, *event_shape) drawn with the torch.Generator
         discrete = True      for ±1 spin systems (no forces; probes are random ±1 spins)
+        translation_invariant = True
+                             for particles, event_shape (P, d), whose energy does not change
+                             when all of them move together: methods then run on the
+                             zero-centre-of-mass subspace and log Z refers to it
 
 (b) a plain function `energy(x) -> (N,)` with the same attributes set on it:
         def double_well(x):
@@ -49,6 +53,7 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.core.spec import call_with_params
+from heatbath.spaces import CentredParticles
 from heatbath.targets.base import EnergyTarget, ExactValues
 
 PROBE_SIZE = 4
@@ -108,8 +113,9 @@ class PluginTarget(EnergyTarget):
     def __init__(self, energy_fn: Callable[[torch.Tensor], torch.Tensor],
                  event_shape: tuple[int, ...], label: str, log_z: float | None = None,
                  sampler: Callable | None = None, discrete: bool = False,
-                 params: dict | None = None) -> None:
+                 params: dict | None = None, translation_invariant: bool = False) -> None:
         super().__init__(event_shape, params)
+        self.translation_invariant = translation_invariant
         self.energy_fn, self.sampler, self.log_z = energy_fn, sampler, log_z
         self.name, self.discrete = label, discrete
         self.convention = f"user plug-in {label}: U(x) in kT as returned by the user's energy"
@@ -126,6 +132,12 @@ class PluginTarget(EnergyTarget):
     def exact(self) -> ExactValues:
         return ExactValues(log_z=self.log_z)
 
+    @property
+    def space(self):
+        if not self.translation_invariant:
+            return super().space
+        return CentredParticles(*self.event_shape)
+
     def sample_exact(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         if self.sampler is None:
             return None
@@ -141,8 +153,13 @@ def _wrap(owner: Any, energy_fn: Callable, label: str, params: dict) -> PluginTa
     sampler = getattr(owner, "sample", None)
     if sampler is not None and not callable(sampler):
         raise UserError(f"plug-in {label}: sample must be a function sample(n, generator)")
-    return PluginTarget(energy_fn, _event_shape(owner, label), label, _log_z(owner, label),
-                        sampler, bool(getattr(owner, "discrete", False)), params)
+    shape = _event_shape(owner, label)
+    invariant = bool(getattr(owner, "translation_invariant", False))
+    if invariant and (len(shape) != 2 or shape[0] < 2):
+        raise UserError(f"plug-in {label}: translation_invariant needs event_shape (P, d) with "
+                        f"P >= 2 particles, got {shape}")
+    return PluginTarget(energy_fn, shape, label, _log_z(owner, label), sampler,
+                        bool(getattr(owner, "discrete", False)), params, invariant)
 
 
 def _from_class(cls: type, params: dict, label: str) -> EnergyTarget:

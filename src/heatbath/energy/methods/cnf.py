@@ -55,9 +55,14 @@ def build_cnf(config, space, scale: float = 1.0) -> ContinuousFlow:
 
 def _training_samples(problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
     """(samples in the problem's coordinates, their energies) from cnf.data."""
+    from heatbath.energy.methods.flows import TRAINING_SAMPLES, resampled_smc
     from heatbath.energy.methods.sampling import run_mcmc, run_pt
 
     source = problem.config.cnf.data
+    if source == "smc":   # annealed from the base, weights resolved by resampling
+        drawn = resampled_smc(problem, TRAINING_SAMPLES)
+        with torch.no_grad():
+            return drawn, problem.target.energy(drawn)
     if source == "exact":
         drawn = problem.target.sample_exact(EXACT_TRAINING_SAMPLES, problem.generator)
         if drawn is None:
@@ -70,7 +75,7 @@ def _training_samples(problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
     return result.x, result.energy
 
 
-def to_model(problem_target, space, z: torch.Tensor) -> torch.Tensor:
+def to_model(space, z: torch.Tensor) -> torch.Tensor:
     """Problem coordinates (the chart, for particles) -> the flow's (N, P, d)."""
     return space.from_chart(z) if space.kind == "centred_particles" else z
 
@@ -98,7 +103,7 @@ def run_cnf(problem: Problem) -> EnergyResult:
     evals_for_data = problem.energy_evals()
     space = model_space(problem.target, problem.user_target)
     flow_dtype = DTYPES[c.dtype]
-    x = to_model(problem.target, space, samples.to(problem.dtype))
+    x = to_model(space, samples.to(problem.dtype))
     flow = build_cnf(problem.config, space, data_scale(x, space)).to(flow_dtype)
     x = x.to(flow_dtype)
     metrics = train_cnf(flow, x, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
@@ -111,8 +116,7 @@ def run_cnf(problem: Problem) -> EnergyResult:
     return EnergyResult(drawn["x"], drawn["log_w"], drawn["energy"], True,
                         diagnostics=diagnostics, metrics=metrics, model=flow,
                         arrays={"log_q": drawn["log_q"], "reference_energy": reference,
-                                "reference_x": to_model(problem.target, space,
-                                                        samples[kept].to(problem.dtype))})
+                                "reference_x": to_model(space, samples[kept].to(problem.dtype))})
 
 
 def redraw(config, working, original, weights: Path, n: int,

@@ -48,7 +48,7 @@ def _training_samples(problem: Problem):
     if f.objective in ("reverse_kl", "fab"):
         return None
     if f.training_samples == "smc":
-        return _smc_samples(problem).to(problem.dtype).flatten(1)
+        return resampled_smc(problem, TRAINING_SAMPLES).to(problem.dtype).flatten(1)
     samples = problem.target.sample_exact(TRAINING_SAMPLES, problem.generator)
     if samples is None:
         raise UserError(f"flow.objective={f.objective} needs exact samples, which "
@@ -57,14 +57,13 @@ def _training_samples(problem: Problem):
     return samples.to(problem.dtype).flatten(1)
 
 
-def _smc_samples(problem: Problem) -> torch.Tensor:
-    """Run the configured SMC on the energy and resample its particles to equal weights."""
+def resampled_smc(problem: Problem, n: int) -> torch.Tensor:
+    """Run the configured SMC on the energy and resample n of its particles by weight."""
     from heatbath.energy.methods.sampling import run_smc
 
     result = run_smc(problem)
     weights = torch.softmax(result.log_w.to(torch.float64), 0)
-    index = torch.multinomial(weights, TRAINING_SAMPLES, replacement=True,
-                              generator=problem.generator)
+    index = torch.multinomial(weights, n, replacement=True, generator=problem.generator)
     return result.x[index]
 
 

@@ -21,8 +21,19 @@ from heatbath.mcmc import CONTINUOUS_KERNELS, TemperedDensity, parallel_temperin
 from heatbath.mcmc.spins import magnetisation
 
 
-def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep: bool):
-    """n_steps transitions of every chain; optionally the (steps, chains, ...) trace of x."""
+# Burn-in rescue of stuck chains: every RESCUE_EVERY steps a chain whose acceptance fell below
+# STUCK_ACCEPT halves its own step size, and one above EASY_ACCEPT grows it back (never past
+# the tuned value). A chain started far out on a stiff potential (DW4's quartic walls: forces
+# of several hundred kT per unit length) rejects every proposal at the step size tuned for the
+# typical set and would stay there for good; with its own smaller step it walks in, then its
+# step grows back. Step sizes are fixed after burn-in, so the kept chains are plain MCMC.
+RESCUE_EVERY, STUCK_ACCEPT, EASY_ACCEPT = 10, 0.05, 0.8
+
+
+def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep: bool,
+                 step_size=None):
+    """n_steps transitions of every chain; optionally the (steps, chains, ...) trace of x.
+    `step_size` (continuous kernels): one per chain (N,), else the problem's shared one."""
     kept = []
     if problem.discrete:
         move = problem.spin_move()
@@ -32,13 +43,34 @@ def _chain_steps(problem: Problem, density, x: torch.Tensor, n_steps: int, keep:
                 kept.append(x)
         return x, kept
     kernel = CONTINUOUS_KERNELS[problem.kernel_name]
-    params = problem.continuous_params(problem.step_size)
+    params = problem.continuous_params(problem.step_size if step_size is None else step_size)
     state = kernel.init(density, x, problem.generator)
     for _ in range(n_steps):
         state = kernel.step(density, state, problem.generator, params)
         if keep:
             kept.append(state.x)
     return state.x, kept
+
+
+def _burn_in(problem: Problem, density, x: torch.Tensor, n_steps: int):
+    """(x after burn-in, per-chain step sizes or None) — see RESCUE_EVERY above."""
+    if problem.discrete or not CONTINUOUS_KERNELS[problem.kernel_name].adjusted:
+        return _chain_steps(problem, density, x, n_steps, keep=False)[0], None
+    kernel = CONTINUOUS_KERNELS[problem.kernel_name]
+    tuned = torch.full((len(x),), float(problem.step_size), dtype=x.dtype)
+    step_size = tuned.clone()
+    state = kernel.init(density, x, problem.generator)
+    for start in range(0, n_steps, RESCUE_EVERY):
+        accepted = state.n_accepted.clone()
+        params = problem.continuous_params(step_size)
+        block = min(RESCUE_EVERY, n_steps - start)
+        for _ in range(block):
+            state = kernel.step(density, state, problem.generator, params)
+        rate = (state.n_accepted - accepted).to(x.dtype) / block
+        step_size = torch.where(rate < STUCK_ACCEPT, 0.5 * step_size, step_size)
+        step_size = torch.where(rate > EASY_ACCEPT, torch.minimum(1.5 * step_size, tuned),
+                                step_size)
+    return state.x, step_size
 
 
 def _equal_weight_result(problem: Problem, kept: list, diagnostics: dict) -> EnergyResult:
@@ -60,11 +92,13 @@ def run_mcmc(problem: Problem) -> EnergyResult:
     problem.prepare_step_size()
     density = TemperedDensity(problem.family_energy(), problem.beta_end())
     x = problem.initial(m.chains)
-    x, _ = _chain_steps(problem, density, x, m.burn_in, keep=False)
-    x, kept = _chain_steps(problem, density, x, m.steps, keep=True)
+    x, step_size = _burn_in(problem, density, x, m.burn_in)
+    x, kept = _chain_steps(problem, density, x, m.steps, keep=True, step_size=step_size)
     diagnostics = {"kernel": problem.kernel_name}
     if not problem.discrete:
         diagnostics["step_size"] = problem.step_size
+    if step_size is not None:
+        diagnostics["chain_step_size_range"] = [float(step_size.min()), float(step_size.max())]
     return _equal_weight_result(problem, kept, diagnostics)
 
 
@@ -110,7 +144,7 @@ def annealing_start(problem: Problem, n: int) -> AnnealStart:
     beta0 = float(betas[0])
     problem.prepare_step_size()
     density = TemperedDensity(problem.family_energy(), beta0)
-    x, _ = _chain_steps(problem, density, problem.initial(n), max(m.burn_in, 1), keep=False)
+    x, _ = _burn_in(problem, density, problem.initial(n), max(m.burn_in, 1))
     return AnnealStart(x, betas, None, problem.exact_log_z_at(beta0), beta0)
 
 
@@ -169,8 +203,8 @@ def run_ti(problem: Problem) -> EnergyResult:
     means, errors, kept = [], [], []
     for beta in betas.tolist():
         at_beta = density.with_beta(beta)
-        x, _ = _chain_steps(problem, at_beta, x, m.burn_in, keep=False)
-        x, kept = _chain_steps(problem, at_beta, x, m.steps, keep=True)
+        x, step_size = _burn_in(problem, at_beta, x, m.burn_in)
+        x, kept = _chain_steps(problem, at_beta, x, m.steps, keep=True, step_size=step_size)
         phi = torch.stack([at_beta.point(k, need_grad=False).phi for k in kept[::m.thin]], 1)
         # thermodynamic_integration takes mean *energies* and returns −∫⟨E⟩dβ, so pass −φ.
         chain_means = -phi.to(torch.float64).mean(1)
