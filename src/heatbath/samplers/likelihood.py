@@ -75,8 +75,12 @@ def vmapped_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, 
         velocity = field.velocity(xg, t)
         (rows,) = torch.autograd.grad(velocity, xg, grad_outputs=cotangents,
                                       is_grads_batched=True)
-    # rows[k, b] = bₖᵀ J at sample b; its inner product with bₖ is one diagonal term.
-    trace = (rows * basis[:, None]).flatten(2).sum(-1).sum(0)
+    if getattr(field.path.noise, "space", None) is None:
+        # Standard basis: rows[i, b] is row i of the Jacobian; its i-th entry is diagonal.
+        dim = x[0].numel()
+        trace = torch.diagonal(rows.reshape(dim, batch, dim), dim1=0, dim2=2).sum(-1)
+    else:   # rows[k, b] = bₖᵀ J at sample b; its inner product with bₖ is one diagonal term
+        trace = (rows * basis[:, None]).flatten(2).sum(-1).sum(0)
     return velocity.detach(), trace.detach()
 
 
