@@ -90,3 +90,10 @@ def test_cnf_run_redraws_weighted_particles_and_reports_energy_w2(cli, tmp_path)
     with np.load(tmp_path / "more.npz") as drawn:
         assert drawn["x"].shape == (12, 4, 2) and drawn["log_q"].shape == (12,)
         assert np.abs(drawn["x"].mean(axis=1)).max() < 1e-5
+
+
+def test_a_network_that_does_not_fit_the_space_is_refused_in_one_line(user_error, tmp_path):
+    user_error(["fit", "--target", "dw4", "--method", "cnf", "--set", "cnf.net=mlp", "--out",
+                tmp_path / "r"], "cnf.net=mlp does not fit dw4", "egnn")
+    user_error(["fit", "--target", "gmm40", "--method", "cnf", "--set", "cnf.net=egnn", "--out",
+                tmp_path / "r"], "cnf.net=egnn does not fit gmm40", "mlp or hollow")

@@ -66,3 +66,7 @@ def test_an_unsaid_particle_shape_is_refused_naming_the_kind(particle_file, user
                "data.kind=particles")
     user_error(["fit", "--data", particle_file, "--set", "data.kind=particles", "--set",
                 "path.name=pfgm", "--out", tmp_path / "r", "--quiet"], "zero-centre-of-mass")
+    # A flattening MLP is not translation invariant: its flow would leave the subspace.
+    user_error(["fit", "--data", particle_file, "--set", "data.kind=particles", "--set",
+                "model.net=mlp", "--out", tmp_path / "r", "--quiet"], "model.net=egnn")
+    assert not (tmp_path / "r").exists()

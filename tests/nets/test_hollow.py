@@ -128,5 +128,5 @@ def test_unet_on_vectors_is_refused_before_anything_is_written(tmp_path, capsys)
     out = tmp_path / "bad"
     assert main(["fit", "--data", "builtin:moons", "--set", "model.net=unet", "--out",
                  str(out), "--quiet"]) == 2
-    assert "model.net=unet takes image samples" in capsys.readouterr().err
+    assert "model.net=unet does not fit vector samples" in capsys.readouterr().err
     assert not out.exists()

@@ -55,10 +55,6 @@ ENERGY_CONVENTIONS = {
 }
 
 
-def _lattice_sites(target) -> int | None:
-    return target.space.sites
-
-
 def _weighted_estimates(log_w, energy, seed: int) -> tuple[dict, dict]:
     lw = log_w.numpy()
     out = {"log_z_is": log_z_importance(lw), "ess": kish_ess(lw),
@@ -167,7 +163,7 @@ def _reference_distances(target, x, energy, arrays: dict, seed: int) -> dict:
 
 
 def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> EnergyEstimates:
-    sites = _lattice_sites(target)
+    sites = target.space.sites      # lattices only: per-site quantities
     delta_from = diagnostics.get("delta_from_beta")
     per_site = None
     if log_z is not None and delta_from is None and sites:

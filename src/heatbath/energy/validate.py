@@ -50,20 +50,19 @@ def validate(config: EnergyRunConfig, target) -> None:
 
 
 def _check_cnf(config: EnergyRunConfig, target) -> None:
-    from heatbath.flows.cnf import CNF_COUPLINGS
-    from heatbath.nets import NETS
+    from heatbath.generative.couplings import COUPLINGS
+    from heatbath.nets import NETS, fits, fitting
 
     c = config.cnf
     choice(c.data, ("mcmc", "pt", "smc", "exact"), "cnf.data")
-    choice(c.coupling, CNF_COUPLINGS, "cnf.coupling")
+    choice(c.coupling, COUPLINGS, "cnf.coupling")
     choice(c.net, ("auto", *NETS), "cnf.net")
     choice(c.dtype, DTYPES, "cnf.dtype")
     particles = target.space.kind == "centred_particles"
-    needs = "any" if c.net == "auto" else NETS[c.net].modality
-    if needs not in ("any", "particles") or (needs == "particles" and not particles):
+    modality = "particles" if particles else "vector"   # other spaces: the flat chart
+    if c.net != "auto" and not fits(c.net, modality):
         raise UserError(f"cnf.net={c.net} does not fit {target.name} (a {target.space.kind} "
-                        f"space); use cnf.net=auto, mlp or hollow"
-                        + (", or egnn" if particles else ""))
+                        f"space); use cnf.net=auto or {' or '.join(fitting(modality))}")
     if c.coupling == "equivariant_ot" and not particles:
         raise UserError("cnf.coupling=equivariant_ot aligns particles; use ot for "
                         f"{target.name}")

@@ -65,3 +65,10 @@ def finite_tensor(array, name: str, ndims: tuple[int, ...], shape: str, min_rows
     if not torch.isfinite(values).all():
         raise UserError(f"{name} contains NaN or inf; remove those samples first")
     return values
+
+
+def boot_count(n_boot) -> int:
+    """A bootstrap replicate count: an integer of at least 2 (one replicate has no spread)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
+        raise UserError(f"n_boot must be an integer >= 2, got {n_boot!r}")
+    return n_boot

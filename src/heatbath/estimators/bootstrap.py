@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from heatbath.core.errors import UserError
-from heatbath.estimators._inputs import to_float64
+from heatbath.estimators._inputs import boot_count, to_float64
 
 # Replicates per batch are chosen from n alone, never from the machine, so the same seed always
 # gives the same resamples; ~4 million resampled entries keep memory around 32 MB per array.
@@ -30,9 +30,7 @@ def bootstrap(statistic: Callable[..., np.ndarray], arrays: Sequence, n_boot: in
     percentiles). Deterministic for a given `seed`.
     """
     data = _check_arrays(arrays)
-    if not isinstance(n_boot, int) or n_boot < 2:
-        raise UserError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-    replicates = bootstrap_replicates(statistic, data, n_boot, seed, vectorized)
+    replicates = bootstrap_replicates(statistic, data, boot_count(n_boot), seed, vectorized)
     lo, hi = np.percentile(replicates, [2.5, 97.5])
     return float(replicates.std(ddof=1)), (float(lo), float(hi))
 

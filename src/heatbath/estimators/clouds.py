@@ -35,7 +35,7 @@ from scipy.optimize import linear_sum_assignment
 
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
-from heatbath.estimators._inputs import finite_tensor
+from heatbath.estimators._inputs import boot_count, finite_tensor
 
 CHUNK_ELEMENTS = 1 << 22   # point-pair distances held at once (32 MiB in float64)
 N_BOOT = 200
@@ -103,14 +103,9 @@ def pairwise_distances(S, R, distance: str = "chamfer",
     return out
 
 
-def _check_boot(n_boot) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
-        raise UserError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-
-
 def mmd(S, R, distance: str = "chamfer", *, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
     """Minimum matching distance (1/|R|) Σ_r min_s D[s, r], bootstrap stderr over S and R."""
-    _check_boot(n_boot)
+    boot_count(n_boot)
     D = pairwise_distances(S, R, distance).numpy()
     value = float(D.min(axis=0).mean())
     rng = np.random.default_rng(seed)
@@ -123,7 +118,7 @@ def mmd(S, R, distance: str = "chamfer", *, n_boot: int = N_BOOT, seed: int = 0)
 def coverage(S, R, distance: str = "chamfer", *, n_boot: int = N_BOOT,
              seed: int = 0) -> Estimate:
     """Fraction of R that is the nearest reference of some s ∈ S; bootstrap stderr over S."""
-    _check_boot(n_boot)
+    boot_count(n_boot)
     D = pairwise_distances(S, R, distance).numpy()
     nearest = D.argmin(axis=1)
     value = np.unique(nearest).size / D.shape[1]

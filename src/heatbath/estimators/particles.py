@@ -29,7 +29,7 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
-from heatbath.estimators._inputs import finite_tensor
+from heatbath.estimators._inputs import boot_count, finite_tensor
 from heatbath.estimators.distances import w2_squared_1d
 from heatbath.spaces.align import aligned_distance
 from heatbath.spaces.particles import pair_distances
@@ -71,14 +71,9 @@ def _pooled_w2(rows_a: torch.Tensor, rows_b: torch.Tensor, n_boot: int, seed: in
                            "w2_squared_stderr": float(replicates.std()), "n_reference": m})
 
 
-def _check_boot(n_boot) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
-        raise UserError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-
-
 def energy_w2(energies_a, energies_b, *, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
     """Exact 1-D W2 between two energy samples; W2² in extra["w2_squared"] (module docstring)."""
-    _check_boot(n_boot)
+    boot_count(n_boot)
     a = _as_tensor(energies_a, "energies_a", ndim=1)
     b = _as_tensor(energies_b, "energies_b", ndim=1)
     return _pooled_w2(a[:, None], b[:, None], n_boot, seed, "energy_w2")
@@ -97,7 +92,7 @@ def _check_configurations(xa, xb) -> tuple[torch.Tensor, torch.Tensor]:
 
 def distance_w2(xa, xb, *, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
     """Exact W2 between the pooled interparticle-distance histograms (module docstring)."""
-    _check_boot(n_boot)
+    boot_count(n_boot)
     xa, xb = _check_configurations(xa, xb)
     return _pooled_w2(pair_distances(xa), pair_distances(xb), n_boot, seed, "distance_w2")
 
@@ -126,7 +121,7 @@ def equivariant_emd(xa, xb, *, n_boot: int = N_BOOT, seed: int = 0,
         import ot  # noqa: F401
     except ImportError:
         raise UserError("equivariant_emd needs POT: pip install 'heatbath[ot]'") from None
-    _check_boot(n_boot)
+    boot_count(n_boot)
     xa, xb = _check_configurations(xa, xb)
     n, m = xa.shape[0], xb.shape[0]
     if max(n, m) > max_configurations:

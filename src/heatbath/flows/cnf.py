@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from heatbath.generative.couplings import COUPLINGS, couple
+from heatbath.generative.couplings import couple
 from heatbath.generative.field import Field
 from heatbath.generative.objective import regression_loss
 from heatbath.nets.ema import EMA
@@ -29,8 +29,6 @@ from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.paths.path import Path
 from heatbath.paths.schedules import LinearSchedule
 from heatbath.samplers.likelihood import TransportedSamples, transport_with_log_q
-
-CNF_COUPLINGS = COUPLINGS   # equivariant_ot: particle spaces only (validated by the method)
 
 
 class ContinuousFlow(nn.Module):

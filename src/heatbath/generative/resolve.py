@@ -16,7 +16,7 @@ from heatbath.core.errors import UserError
 from heatbath.core.runs import DTYPES
 from heatbath.core.settings import check_all_bounds
 from heatbath.generative.objective import TIME_SAMPLINGS
-from heatbath.nets import NETS, build_net
+from heatbath.nets import NETS, build_net, fits, fitting
 from heatbath.paths import PATHS, PREDICTIONS, build_path
 from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.samplers import SAMPLERS
@@ -39,10 +39,9 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     if config.model.net == "auto":
         config.model.net = {"image": "unet", "particles": "egnn"}.get(kind, "mlp")
     choice(config.model.net, NETS, "model.net")
-    needs = NETS[config.model.net].modality
-    if needs != "any" and kind != needs:   # vector nets flatten images and particles
-        raise UserError(f"model.net={config.model.net} takes {needs} samples, these are {kind} "
-                        f"samples of shape {tuple(event_shape)}; use model.net=mlp or hollow")
+    if not fits(config.model.net, kind):
+        raise UserError(f"model.net={config.model.net} does not fit {kind} samples of shape "
+                        f"{tuple(event_shape)}; use model.net={' or '.join(fitting(kind))}")
     s = config.sample
     choice(s.sampler, SAMPLERS, "sample.sampler")
     if s.grid == "auto":

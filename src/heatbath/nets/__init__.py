@@ -25,6 +25,7 @@ from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
 __all__ = ["MLP", "HollowMLP", "UNet", "EGNN", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
+           "fits", "fitting",
            "count_parameters",
            "NetConfigError"]
 
@@ -49,6 +50,21 @@ NETS: dict[str, NetKind] = {k.name: k for k in (
     NetKind("egnn", ("hidden", "depth"), "particles",
             "E(n)-equivariant graph network for particles (P, d); CoM-free output"),
 )}
+def fits(net: str, modality: str) -> bool:
+    """Whether network `net` can learn samples of `modality` (vector | image | particles).
+
+    "any" networks flatten images, but not particles: their output is not translation
+    invariant, so a flow built on it would drift off the zero-centre-of-mass subspace that
+    particle models live on (and its subspace divergence would be wrong).
+    """
+    needs = NETS[net].modality
+    return needs == modality or (needs == "any" and modality != "particles")
+
+
+def fitting(modality: str) -> list[str]:
+    return [name for name in NETS if fits(name, modality)]
+
+
 ALL_OPTIONS = tuple(dict.fromkeys(name for k in NETS.values() for name in k.options))
 NET_KINDS = tuple(NETS)
 

@@ -9,8 +9,10 @@ data URI.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from heatbath.report.figures import new_figure, to_data_uri
+from heatbath.spaces import pair_distances
 
 MAX_CONFIGURATIONS = 4000   # distances of this many configurations per histogram
 VIEW_PANELS = 4
@@ -23,15 +25,13 @@ def is_particles(x: np.ndarray | None) -> bool:
     return not bool(np.all(np.abs(np.asarray(x)) == 1))
 
 
-def pair_distances(x: np.ndarray) -> np.ndarray:
-    """(N, P, d) -> (N, P(P−1)/2) distances over pairs i < j."""
-    first, second = np.triu_indices(x.shape[1], k=1)
-    return np.linalg.norm(x[:, first] - x[:, second], axis=-1)
+def _pair_distances(x) -> np.ndarray:
+    return pair_distances(torch.as_tensor(np.asarray(x, dtype=float))).numpy()
 
 
 def distance_histogram(series: list[tuple[str, np.ndarray, np.ndarray | None]]) -> str:
     """One step histogram per (label, configurations, weights or None), on shared bins."""
-    pooled = [(label, pair_distances(np.asarray(x[:MAX_CONFIGURATIONS], dtype=float)),
+    pooled = [(label, _pair_distances(x[:MAX_CONFIGURATIONS]),
                None if w is None else np.asarray(w[:MAX_CONFIGURATIONS], dtype=float))
               for label, x, w in series]
     values = np.concatenate([d.reshape(-1) for _, d, _ in pooled])

@@ -60,9 +60,8 @@ def _training_samples(problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
 
     source = problem.config.cnf.data
     if source == "smc":   # annealed from the base, weights resolved by resampling
-        drawn = resampled_smc(problem, TRAINING_SAMPLES)
-        with torch.no_grad():
-            return drawn, problem.target.energy(drawn)
+        drawn, energy = resampled_smc(problem, TRAINING_SAMPLES)
+        return drawn.to(problem.dtype), energy
     if source == "exact":
         drawn = problem.target.sample_exact(EXACT_TRAINING_SAMPLES, problem.generator)
         if drawn is None:

@@ -48,7 +48,7 @@ def _training_samples(problem: Problem):
     if f.objective in ("reverse_kl", "fab"):
         return None
     if f.training_samples == "smc":
-        return resampled_smc(problem, TRAINING_SAMPLES).to(problem.dtype).flatten(1)
+        return resampled_smc(problem, TRAINING_SAMPLES)[0].to(problem.dtype).flatten(1)
     samples = problem.target.sample_exact(TRAINING_SAMPLES, problem.generator)
     if samples is None:
         raise UserError(f"flow.objective={f.objective} needs exact samples, which "
@@ -57,14 +57,15 @@ def _training_samples(problem: Problem):
     return samples.to(problem.dtype).flatten(1)
 
 
-def resampled_smc(problem: Problem, n: int) -> torch.Tensor:
-    """Run the configured SMC on the energy and resample n of its particles by weight."""
+def resampled_smc(problem: Problem, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the configured SMC on the energy and resample n of its particles by weight:
+    (x, U(x)), the energies as SMC evaluated them."""
     from heatbath.energy.methods.sampling import run_smc
 
     result = run_smc(problem)
     weights = torch.softmax(result.log_w.to(torch.float64), 0)
     index = torch.multinomial(weights, n, replacement=True, generator=problem.generator)
-    return result.x[index]
+    return result.x[index], result.energy[index]
 
 
 def _train_and_sample(problem: Problem, model) -> EnergyResult:
