@@ -12,7 +12,9 @@ from heatbath.core.settings import set_value
 SMALL = {"method.samples": 64, "method.chains": 8, "method.steps": 20, "method.burn_in": 10,
          "method.temperatures": 4, "method.replicas": 2, "flow.steps": 5, "flow.layers": 2,
          "flow.hidden": 8, "flow.batch_size": 32, "flow.snf_blocks": 2, "cnf.steps": 5,
-         "cnf.hidden": 8, "cnf.depth": 1, "cnf.batch_size": 32}
+         "cnf.hidden": 8, "cnf.depth": 1, "cnf.batch_size": 32, "transport.steps": 4,
+         "transport.hidden": 8, "transport.depth": 1, "transport.batch_size": 16,
+         "transport.updates": 2, "transport.time_steps": 6, "transport.points": 4}
 
 
 def small_config(name: str, spec: str) -> EnergyRunConfig:

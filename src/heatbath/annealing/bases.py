@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from heatbath.core import rng
+
 
 class GaussianBase:
     """N(mean, scale²·I) over `event_shape`; the usual AIS/SMC starting point."""
@@ -23,6 +25,16 @@ class GaussianBase:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         noise = torch.randn((n, *self.event_shape), generator=generator, dtype=self.dtype)
         return self.mean + self.scale * noise
+
+    def sample_keyed(self, seed: int, ids: torch.Tensor) -> torch.Tensor:
+        """One draw per sample id from counter-based noise (`core.rng`, stream 0): draw i is
+        the same whatever else is drawn with it."""
+        noise = rng.normal(seed, ids, 0, self.event_shape, self.dtype)
+        return self.mean + self.scale * noise
+
+    def grad_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """∇ log p0(x) = −(x − mean)/scale²."""
+        return -(x - self.mean.to(x.dtype)) / self.scale ** 2
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean.to(x.dtype)) / self.scale

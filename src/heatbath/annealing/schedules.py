@@ -9,6 +9,8 @@ near a small `start` (good from a broad base), sigmoid grids crowd both ends (Gr
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -60,12 +62,49 @@ def _geometric_from(n_steps: int, start: float) -> torch.Tensor:
     """Geometric from `start`; from β = 0, a geometric grid from 1e-3 with 0 prepended."""
     if start > 0:
         return geometric_betas(n_steps, start=start, end=1.0)
-    return geometric_betas(n_steps - 1, start=1e-3, end=1.0, prepend_zero=True)
+    return geometric_betas(n_steps - 1, start=GEOMETRIC_START, end=1.0, prepend_zero=True)
 
 
-# `method.schedule` names: (n_steps, start) -> β grid from start to 1, n_steps + 1 points.
-BETA_SCHEDULES = {
-    "linear": lambda n_steps, start: linear_betas(n_steps, start=start),
-    "geometric": _geometric_from,
-    "sigmoid": lambda n_steps, start: sigmoid_betas(n_steps, start=start),
-}
+# A geometric grid from β = 0 has no smooth form (β jumps from 0 to its start); its continuous
+# counterpart is the exponential curve with the same dynamic range, whose ratio per unit of
+# time is constant (r = 1/GEOMETRIC_START).
+GEOMETRIC_START = 1e-3
+SIGMOID_STEEPNESS = 4.0
+
+
+def _linear_curve(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return t, torch.ones_like(t)
+
+
+def _exponential_curve(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    log_r = -math.log(GEOMETRIC_START)
+    scale = math.expm1(log_r)
+    return torch.expm1(t * log_r) / scale, log_r * torch.exp(t * log_r) / scale
+
+
+def _sigmoid_curve(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    lo, hi = (torch.sigmoid(torch.tensor(-SIGMOID_STEEPNESS, dtype=torch.float64)),
+              torch.sigmoid(torch.tensor(SIGMOID_STEEPNESS, dtype=torch.float64)))
+    s = torch.sigmoid(SIGMOID_STEEPNESS * (2.0 * t - 1.0))
+    return (s - lo) / (hi - lo), 2.0 * SIGMOID_STEEPNESS * s * (1.0 - s) / (hi - lo)
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """A `method.schedule`: `grid(n_steps, start)` gives AIS/SMC's n_steps + 1 points from start
+    to 1; `curve(t)` gives (β(t), dβ/dt) for t ∈ [0, 1] with β(0) = 0, β(1) = 1, smooth, for
+    samplers whose drift is a function of continuous time (`heatbath.transport`)."""
+
+    name: str
+    grid: Callable[[int, float], torch.Tensor]
+    curve: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+BETA_SCHEDULES = {s.name: s for s in (
+    BetaSchedule("linear", lambda n_steps, start: linear_betas(n_steps, start=start),
+                 _linear_curve),
+    BetaSchedule("geometric", _geometric_from, _exponential_curve),
+    BetaSchedule("sigmoid", lambda n_steps, start: sigmoid_betas(n_steps, start=start,
+                                                                 steepness=SIGMOID_STEEPNESS),
+                 _sigmoid_curve),
+)}

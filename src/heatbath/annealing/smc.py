@@ -48,7 +48,9 @@ def systematic_resample(log_w: torch.Tensor, generator: torch.Generator) -> torc
     return torch.searchsorted(cdf, points, right=True).clamp(max=n - 1)
 
 
-def _replica_resampler(n_replicas: int, ess_threshold: float):
+def replica_resampler(n_replicas: int, ess_threshold: float):
+    """The resampling step of `smc`: (log_w, generator) -> (rows to keep or None, new log_w,
+    log Z banked per replica, resampling events), for n_replicas populations back to back."""
     def resample(log_w: torch.Tensor, generator: torch.Generator):
         lw = log_w.reshape(n_replicas, -1)
         n = lw.shape[1]
@@ -84,8 +86,17 @@ def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], mov
         raise ValueError(f"ess_threshold must lie in (0, 1], got {ess_threshold}")
     before = energy_evals_of(energy)
     x, log_w, banked, n_resamples = anneal(energy, x0, betas, move, generator, base,
-                                           _replica_resampler(n_replicas, ess_threshold))
+                                           replica_resampler(n_replicas, ess_threshold))
     evals = None if before is None else energy_evals_of(energy) - before
+    log_z, ess_est, replica_log_z = replica_estimates(log_w, banked, n_replicas, log_z_start,
+                                                      evals)
+    return AnnealResult(x, log_w, log_z, ess_est, evals, betas, n_resamples, replica_log_z)
+
+
+def replica_estimates(log_w: torch.Tensor, banked, n_replicas: int, log_z_start: float = 0.0,
+                      evals: int | None = None) -> tuple[Estimate, Estimate, torch.Tensor]:
+    """(pooled log Z, mean per-replica ESS fraction, log Ẑ_r of each replica) from the weights
+    since each replica's last resampling and what it banked (see the module docstring)."""
     lw = log_w.reshape(n_replicas, -1)
     replica_log_z = banked + log_mean_exp(lw, dim=1) + log_z_start
     log_z = Estimate(float(log_mean_exp(replica_log_z, dim=0)),
@@ -93,4 +104,12 @@ def smc(energy: Energy, x0: torch.Tensor, betas: torch.Tensor | list[float], mov
                      energy_evals=evals)
     ess = kish_ess_count(lw, dim=1) / lw.shape[1]       # a fraction, as everywhere else
     ess_est = Estimate(float(ess.mean()), float(ess.std() / math.sqrt(n_replicas)), n_replicas)
-    return AnnealResult(x, log_w, log_z, ess_est, evals, betas, n_resamples, replica_log_z)
+    return log_z, ess_est, replica_log_z
+
+
+def pooled_weights(log_w: torch.Tensor, replica_log_z: torch.Tensor) -> torch.Tensor:
+    """Per-particle log weights relative to the target: each replica's weights (since its last
+    resampling) rescaled so that their log-mean-exp is the replica's whole log Ẑ_r, so every
+    self-normalised estimate and the pooled log Z read them like importance weights."""
+    per = log_w.reshape(replica_log_z.shape[0], -1)
+    return (per - log_mean_exp(per, dim=1)[:, None] + replica_log_z[:, None]).reshape(-1)

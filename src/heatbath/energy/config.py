@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,10 @@ class MethodSection:
     replicas: int = setting(8, AT_LEAST_1)
     # smc: resample when ESS < threshold·n
     ess_threshold: float = setting(0.5, Bounds(0, 1, low_open=True))
+    # learned methods that evaluate U while training (flow, snf, nets, cmcd): stop training
+    # before the target evaluations made so far (step-size tuning, training data, training)
+    # would exceed this; 0: no limit. The final draw of method.samples is not included.
+    budget: int = setting(0, NON_NEGATIVE)
     seed: int = 0
     dtype: str = "float64"
 
@@ -105,11 +110,45 @@ class CNFSection:
 
 
 @dataclass
+class TransportSection:
+    # nets / cmcd: the drift's network; auto: egnn for particle targets, mlp otherwise
+    net: str = "auto"
+    hidden: int = setting(64, AT_LEAST_1)
+    depth: int = setting(3, AT_LEAST_1)
+    # gradient steps (what `fit --steps` sets)
+    steps: int = setting(2000, AT_LEAST_1)
+    # walks per training simulation (each costs time_steps + 1 energy and force evaluations)
+    batch_size: int = setting(256, Bounds(2, high_open=True, high=math.inf))
+    # gradient steps per simulation: training reuses the stored walks (no new evaluations)
+    updates: int = setting(32, AT_LEAST_1)
+    # stored walks kept for training (the latest)
+    buffer: int = setting(2048, AT_LEAST_1)
+    # nets: stored states per grid time in one gradient step of the PINN loss
+    points: int = setting(16, Bounds(2, high_open=True, high=math.inf))
+    lr: float = setting(1e-3, POSITIVE)
+    # extra walks without the drift in each simulation, as a fraction of batch_size: plain
+    # annealed Langevin reaches every mode, so the losses see the modes the drift misses
+    explore: float = setting(0.5, NON_NEGATIVE)
+    # K: Euler–Maruyama steps from the base (t = 0) to the target (t = 1); β grid:
+    # method.schedule
+    time_steps: int = setting(64, AT_LEAST_1)
+    # Langevin step δ per time step (x' = x − δ∇V + h·b + √(2δ)ξ); 0: a tenth of δ = h²/2 of
+    # a MALA step h tuned on the target at β = 1
+    step_size: float = setting(0.0, Bounds(0, high_open=True, high=math.inf))
+    # resample populations (method.replicas, method.ess_threshold) while drawing: SMC with a
+    # learned drift
+    resample: bool = False
+    # the drift network's dtype (walkers, energies and weights stay in method.dtype)
+    dtype: str = "float32"
+
+
+@dataclass
 class EnergyRunConfig:
     target: TargetSection = field(default_factory=TargetSection)
     method: MethodSection = field(default_factory=MethodSection)
     flow: FlowSection = field(default_factory=FlowSection)
     cnf: CNFSection = field(default_factory=CNFSection)
+    transport: TransportSection = field(default_factory=TransportSection)
 
 
 def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:

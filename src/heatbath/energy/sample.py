@@ -22,7 +22,8 @@ def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None 
     info = read_energy_record(run_dir)
     method = METHODS.get(info.method)
     if method is None or not method.learned:
-        learned = " and ".join(name for name, m in METHODS.items() if m.learned)
+        names = [name for name, m in METHODS.items() if m.learned]
+        learned = ", ".join(names[:-1]) + " and " + names[-1]
         raise UserError(f"{run_dir} ran '{info.method}', which keeps no sampler; only "
                         f"{learned} runs can draw new samples (re-run fit for more)")
     if n < 1:

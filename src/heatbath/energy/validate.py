@@ -46,23 +46,24 @@ def validate(config: EnergyRunConfig, target) -> None:
     choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
     if m.name == "cnf":
         _check_cnf(config, target)
+    if m.name in ("nets", "cmcd"):
+        _check_transport(config, target)
+    if m.budget and not method.budgeted:
+        budgeted = ", ".join(name for name, entry in METHODS.items() if entry.budgeted)
+        raise UserError(f"method.budget limits training, which {m.name} does not do (its cost "
+                        f"is set by its sizes); methods with a budget: {budgeted}")
     _check_method_sizes(m)
 
 
 def _check_cnf(config: EnergyRunConfig, target) -> None:
     from heatbath.generative.couplings import COUPLINGS
-    from heatbath.nets import NETS, fits, fitting
 
     c = config.cnf
     choice(c.data, ("mcmc", "pt", "smc", "exact"), "cnf.data")
     choice(c.coupling, COUPLINGS, "cnf.coupling")
-    choice(c.net, ("auto", *NETS), "cnf.net")
+    _net_fits(c.net, target, "cnf.net")
     choice(c.dtype, DTYPES, "cnf.dtype")
     particles = target.space.kind == "centred_particles"
-    modality = "particles" if particles else "vector"   # other spaces: the flat chart
-    if c.net != "auto" and not fits(c.net, modality):
-        raise UserError(f"cnf.net={c.net} does not fit {target.name} (a {target.space.kind} "
-                        f"space); use cnf.net=auto or {' or '.join(fitting(modality))}")
     if c.coupling == "equivariant_ot" and not particles:
         raise UserError("cnf.coupling=equivariant_ot aligns particles; use ot for "
                         f"{target.name}")
@@ -70,6 +71,24 @@ def _check_cnf(config: EnergyRunConfig, target) -> None:
         from heatbath.generative.couplings import ot_permutation
 
         ot_permutation(torch.zeros(1, 1), torch.zeros(1, 1))   # UserError if POT is missing
+
+
+def _net_fits(kind: str, target, where: str) -> None:
+    """A `*.net` choice that can learn the target's configurations (the chart for non-particle
+    spaces)."""
+    from heatbath.nets import NETS, fits, fitting
+
+    choice(kind, ("auto", *NETS), where)
+    particles = target.space.kind == "centred_particles"
+    modality = "particles" if particles else "vector"   # other spaces: the flat chart
+    if kind != "auto" and not fits(kind, modality):
+        raise UserError(f"{where}={kind} does not fit {target.name} (a {target.space.kind} "
+                        f"space); use {where}=auto or {' or '.join(fitting(modality))}")
+
+
+def _check_transport(config: EnergyRunConfig, target) -> None:
+    _net_fits(config.transport.net, target, "transport.net")
+    choice(config.transport.dtype, DTYPES, "transport.dtype")
 
 
 def _check_method_sizes(m: MethodSection) -> None:

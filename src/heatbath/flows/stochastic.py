@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from heatbath.flows.noise import PathNoise
+from heatbath.samplers.transition import gaussian_step_log_density
 from heatbath.targets.base import EnergyTarget
 
 
@@ -107,14 +108,14 @@ class LangevinStep(nn.Module):
         return path.point
 
     def _propose(self, x: torch.Tensor, point: DensityPoint, path: PathState):
-        """Proposal x' with its density point, log q_f(x → x') and log q_b(x' → x), both up to
-        the same constant (it cancels in ΔS)."""
+        """Proposal x' with its density point, log q_f(x → x') and log q_b(x' → x)."""
         noise = path.noise.normal(tuple(x.shape), x)
-        proposal = x + self.eps * point.grad + torch.sqrt(2.0 * self.eps) * noise
+        forward_mean = x + self.eps * point.grad
+        proposal = forward_mean + torch.sqrt(2.0 * self.eps) * noise
         new = self.density.evaluate(proposal, path.target, path.differentiable)
-        log_forward = -0.5 * noise.pow(2).sum(dim=1)
-        back = x - proposal - self.eps * new.grad
-        log_backward = -back.pow(2).sum(dim=1) / (4.0 * self.eps)
+        log_forward = gaussian_step_log_density(proposal, forward_mean, 2.0 * self.eps)
+        log_backward = gaussian_step_log_density(x, proposal + self.eps * new.grad,
+                                                 2.0 * self.eps)
         return proposal, new, log_forward, log_backward
 
     def forward(self, x: torch.Tensor, path: PathState) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 
 from heatbath.core.errors import TrainingDiverged, UserError
+from heatbath.core.optim import finite_step
 from heatbath.estimators.importance import kish_ess
 from heatbath.flows.fab import FabAnnealing, FabObjective
 from heatbath.targets.base import EnergyTarget
@@ -46,6 +47,7 @@ class FlowTrainingLog:
     ess: tuple[float, ...]
     skipped_steps: int
     energy_evals: int
+    budget_reached: bool = False      # training stopped at method.budget, before `steps`
 
     @property
     def final_ess(self) -> float:
@@ -106,31 +108,19 @@ def _fresh_ess(model, target: EnergyTarget, batch_size: int, generator: torch.Ge
     return kish_ess(log_w).value if bool(torch.isfinite(log_w).all()) else math.nan
 
 
-def _finite_step(model, optimizer, loss: torch.Tensor, max_grad_norm: float) -> bool:
-    """Backward, clip, step; False (and no update) if the loss or gradient is not finite."""
-    optimizer.zero_grad(set_to_none=True)
-    if not bool(torch.isfinite(loss)):
-        return False
-    loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    if not bool(torch.isfinite(norm)):
-        optimizer.zero_grad(set_to_none=True)
-        return False
-    optimizer.step()
-    return True
-
-
 def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256,
                lr: float = 1e-3, objective: str = "reverse_kl",
                samples: torch.Tensor | None = None,
                annealing: FabAnnealing | None = None, generator: torch.Generator,
                progress: Callable[[int], None] | None = None, log_every: int = 50,
                max_grad_norm: float = 10.0, max_nonfinite: int = 20,
-               lr_decay: bool = True) -> FlowTrainingLog:
+               lr_decay: bool = True, budget: int = 0) -> FlowTrainingLog:
     """Adam on `objective`; with `lr_decay` the rate follows a cosine from lr to 0.
 
     `model` is a `Flow` or an `SNF`; `progress(done)` is called after every step. `annealing`
-    (objective "fab" only) sets the AIS run of every step.
+    (objective "fab" only) sets the AIS run of every step. `budget` (0: none) stops training
+    before a step whose cost, taken as the dearest step so far, would take the target
+    evaluations made during training past it.
     """
     _check_arguments(model, objective, samples, annealing, steps, batch_size, log_every)
     if samples is not None:
@@ -142,13 +132,17 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
            if objective == "fab" else None)
     evals_before = target.energy_evals
     logged_steps, logged_losses, logged_ess, window = [], [], [], []
-    skipped = 0
+    skipped, dearest, budget_reached = 0, 0, False
     model.train()
     for step in range(1, steps + 1):
+        spent = target.energy_evals - evals_before
+        if budget and spent + dearest > budget:
+            budget_reached = True
+            break
         want_log = step % log_every == 0 or step == steps
         loss, ess = _loss_and_ess(model, target, objective, samples, fab, batch_size,
                                   generator, want_log)
-        if _finite_step(model, optimizer, loss, max_grad_norm):
+        if finite_step(optimizer, list(model.parameters()), loss, max_grad_norm):
             window.append(float(loss.detach()))
             if fab is not None:
                 fab.after_update()
@@ -167,6 +161,7 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
             window = []
         if progress is not None:
             progress(step)
+        dearest = max(dearest, target.energy_evals - evals_before - spent)
     model.eval()
     return FlowTrainingLog(tuple(logged_steps), tuple(logged_losses), tuple(logged_ess),
-                           skipped, target.energy_evals - evals_before)
+                           skipped, target.energy_evals - evals_before, budget_reached)

@@ -67,21 +67,29 @@ def vmapped_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, 
     """(u(x, t), Σₖ bₖᵀ (∂u/∂x) bₖ) over an orthonormal basis bₖ of the space: the divergence
     on the space (on a subspace, the trace of the Jacobian restricted to it, whatever u does
     off it); n vector-Jacobian products, vmapped."""
-    batch = x.shape[0]
-    basis = tangent_basis(field.path, x)                               # (n, *event)
     subspace = getattr(field.path.noise, "space", None) is not None
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         velocity = field.velocity(xg, t)
         if subspace:
+            basis = tangent_basis(field.path, x)                       # (n, *event)
             return velocity.detach(), _chunked_quadratic_trace(velocity, xg, basis).detach()
-        cotangents = basis[:, None].expand(basis.shape[0], batch, *x.shape[1:])
-        (rows,) = torch.autograd.grad(velocity, xg, grad_outputs=cotangents,
-                                      is_grads_batched=True)
-    # Standard basis: rows[i, b] is row i of the Jacobian; its i-th entry is diagonal.
-    dim = x[0].numel()
-    trace = torch.diagonal(rows.reshape(dim, batch, dim), dim1=0, dim2=2).sum(-1)
+        trace = jacobian_trace(velocity, xg)
     return velocity.detach(), trace.detach()
+
+
+def jacobian_trace(output: torch.Tensor, xg: torch.Tensor,
+                   create_graph: bool = False) -> torch.Tensor:
+    """tr ∂output/∂x per sample (B,), exact: the D standard-basis vector-Jacobian products in
+    one vmapped backward pass. With `create_graph` the trace stays differentiable (a loss that
+    contains a divergence, such as NETS's PINN residual, trains through it)."""
+    batch, dim = xg.shape[0], xg[0].numel()
+    basis = torch.eye(dim, dtype=xg.dtype, device=xg.device).reshape(dim, *xg.shape[1:])
+    cotangents = basis[:, None].expand(dim, batch, *xg.shape[1:])
+    (rows,) = torch.autograd.grad(output, xg, grad_outputs=cotangents, is_grads_batched=True,
+                                  create_graph=create_graph)
+    # rows[i, b] is row i of sample b's Jacobian; its i-th entry is on the diagonal.
+    return torch.diagonal(rows.reshape(dim, batch, dim), dim1=0, dim2=2).sum(-1)
 
 
 # Basis vectors per vmapped backward pass on a subspace. A particle network's backward holds

@@ -11,6 +11,7 @@ import math
 import torch
 
 from heatbath.samplers.common import NoiseSource, SamplerResult, alpha_at, sigma_at
+from heatbath.samplers.transition import gaussian_step
 
 
 def _require_gaussian(field, name: str) -> None:
@@ -74,5 +75,5 @@ def euler_maruyama(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSourc
         h = t_next - t
         velocity = da * data + ds * eps
         drift = velocity - 0.5 * g2 * eps / s if s > 0 else velocity
-        x = x + h * drift + math.sqrt(max(g2 * h, 0.0)) * noise(k)
+        x = gaussian_step(x + h * drift, max(g2 * h, 0.0), noise(k))
     return SamplerResult(x, len(times) - 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.energy.methods import cnf, flows, sampling
+from heatbath.energy.methods import cnf, flows, sampling, transport
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Method:
     # learned samplers: redraw(config, working, original, weights_file, n, generator) -> dict
     # of x (working coordinates), log_w, energy[, log_q]; `heatbath sample` calls it
     redraw: Callable | None = None
+    # its training evaluates U and stops at method.budget evaluations
+    budgeted: bool = False
 
     @property
     def learned(self) -> bool:
@@ -44,13 +46,19 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("ti", sampling.run_ti, False, False, False, "method.steps",
            "thermodynamic integration of E_β[φ] over β (Simpson)"),
     Method("flow", flows.run_flow, True, True, True, "flow.steps",
-           "coupling spline flow (reverse KL, FAB, forward KL), exact q", flows.redraw),
+           "coupling spline flow (reverse KL, FAB, forward KL), exact q", flows.redraw, True),
     Method("snf", flows.run_snf, True, True, False, "flow.steps",
            "stochastic normalizing flow: flow layers + Langevin blocks, exact path weights",
-           flows.redraw),
+           flows.redraw, True),
     Method("cnf", cnf.run_cnf, True, True, True, "cnf.steps",
            "continuous normalizing flow (EGNN for particles) by flow matching on heatbath's "
            "own MCMC samples, exact q", cnf.redraw),
+    Method("nets", transport.run_transport, True, True, False, "transport.steps",
+           "NETS: annealed Langevin + a drift learned by the PINN loss, exact path weights",
+           transport.redraw, True),
+    Method("cmcd", transport.run_transport, True, True, False, "transport.steps",
+           "CMCD: annealed Langevin + a drift learned by the log-variance loss, exact path "
+           "weights", transport.redraw, True),
 )}
 
 

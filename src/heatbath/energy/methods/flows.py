@@ -71,15 +71,16 @@ def resampled_smc(problem: Problem, n: int) -> tuple[torch.Tensor, torch.Tensor]
 def _train_and_sample(problem: Problem, model) -> EnergyResult:
     f, m = problem.config.flow, problem.config.method
     model = model.to(problem.dtype)
+    samples, annealing = _training_samples(problem), _fab_annealing(problem)
     log = train_flow(model, problem.target, steps=f.steps, batch_size=f.batch_size, lr=f.lr,
-                     objective=f.objective, samples=_training_samples(problem),
-                     annealing=_fab_annealing(problem), generator=problem.generator)
+                     objective=f.objective, samples=samples, annealing=annealing,
+                     generator=problem.generator, budget=remaining_budget(problem))
     model.eval()
     drawn = importance_sample(model, problem.target, m.samples, problem.generator)
     metrics = [{"step": s, "loss": l, "ess": e}
                for s, l, e in zip(log.steps, log.losses, log.ess)]
     diagnostics = {"training_energy_evals": log.energy_evals, "skipped_steps": log.skipped_steps,
-                   "final_training_ess": log.final_ess}
+                   "final_training_ess": log.final_ess, "budget_reached": log.budget_reached}
     if isinstance(model, Flow):
         fwd = _forward_ess(problem, model)
         if fwd is not None:
@@ -87,6 +88,20 @@ def _train_and_sample(problem: Problem, model) -> EnergyResult:
     x = drawn.x.reshape(len(drawn.x), *problem.target.event_shape)
     return EnergyResult(x, drawn.log_w, drawn.energy, True, diagnostics=diagnostics,
                         metrics=metrics, model=model)
+
+
+def remaining_budget(problem: Problem) -> int:
+    """What method.budget leaves for training after the evaluations made so far (step-size
+    tuning, training data); 0 when there is no budget. UserError when nothing is left."""
+    budget = problem.config.method.budget
+    if not budget:
+        return 0
+    spent = problem.energy_evals()
+    if spent >= budget:
+        raise UserError(f"method.budget={budget} is spent before training starts: step-size "
+                        f"tuning and training data took {spent} energy evaluations; raise the "
+                        f"budget or draw fewer training samples")
+    return budget - spent
 
 
 def _fab_annealing(problem: Problem) -> FabAnnealing | None:

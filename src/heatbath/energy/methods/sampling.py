@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from heatbath.annealing import BETA_SCHEDULES, ais, geometric_betas, linear_betas, smc
-from heatbath.annealing.weights import log_mean_exp
+from heatbath.annealing.smc import pooled_weights
 from heatbath.core.estimate import Estimate
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
@@ -133,7 +133,7 @@ class AnnealStart:
 
 def _betas(problem: Problem, start: float) -> torch.Tensor:
     m = problem.config.method
-    return BETA_SCHEDULES[m.schedule](m.steps, start)
+    return BETA_SCHEDULES[m.schedule].grid(m.steps, start)
 
 
 def annealing_start(problem: Problem, n: int) -> AnnealStart:
@@ -154,10 +154,7 @@ def _annealed(problem: Problem, result, start: AnnealStart) -> EnergyResult:
     log_w = result.log_w + offset
     if result.replica_log_z is not None:
         # SMC: weights count since each replica's last resampling; put back what it banked.
-        replicas = result.replica_log_z.shape[0]
-        per = log_w.reshape(replicas, -1)
-        log_w = (per - log_mean_exp(per, dim=1)[:, None]
-                 + (result.replica_log_z + offset)[:, None]).reshape(-1)
+        log_w = pooled_weights(log_w, result.replica_log_z + offset)
     n_steps = len(start.betas) - 1
     energy = problem.target.energy(result.x)
     log_z = Estimate(result.log_z.value + offset, result.log_z.stderr, result.log_z.n)

@@ -1,0 +1,201 @@
+"""Transport samplers against FAB, AIS and SMC at one energy-evaluation budget (GMM-40, ManyWell-32).
+
+Every method gets the same budget B of target evaluations (energy and force) for *one*
+estimate, training included: a learned sampler (NETS, CMCD, FAB) trains with
+method.budget = B − the cost of its draw, then draws ESTIMATE_SAMPLES samples per estimate;
+AIS and SMC spend B on one run of ESTIMATE_SAMPLES samples (annealing steps chosen to fit).
+Each row reports, over ESTIMATES independent estimates (a learned sampler is trained once and
+redrawn with new seeds; AIS and SMC run again with new seeds):
+
+- mean abs Δlog Z = mean |log Ẑ − log Z| (natural log), with its standard error over the
+  estimates;
+- the mean reported stderr of one estimate;
+- reverse ESS = Kish (Σw)²/(n Σw²) as a fraction of n on one draw of n = ESS_SAMPLES (10⁴; on
+  small batches the Kish ESS is biased upward), and the Pareto k̂ of those weights (SMC's
+  final weights are reset by resampling, so its ESS says nothing about the proposal: n/a);
+- GMM-40: modes (of 40) with a sample within 2 std of the component mean among the 10⁴;
+- evaluations: the training (once) and one estimate; seconds: training and one estimate.
+
+    .venv/bin/python benchmarks/bench_transport.py [--target gmm40|manywell32|both] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from common import log, markdown_table, pin_threads, write_report
+from heatbath.core.runs import atomic_save_tensors
+from heatbath.core.settings import set_value
+from heatbath.energy.config import EnergyRunConfig
+from heatbath.energy.fit import run_method
+from heatbath.energy.methods import METHODS
+from heatbath.estimators.importance import kish_ess, log_z_importance
+from heatbath.estimators.tail import weight_tail_diagnostic
+from heatbath.targets.benchmarks import GMM_STD, fab_gmm_means
+from heatbath.targets.registry import build_target
+
+BUDGET, ESTIMATES, ESTIMATE_SAMPLES, ESS_SAMPLES = 1_000_000, 10, 4000, 10_000
+TIME_STEPS = 64            # transport samplers' Euler–Maruyama steps (one evaluation each)
+HMC_LEAPFROG = 3           # AIS/SMC: one evaluation for the weight + 3 leapfrog gradients
+
+# Per-target settings of the learned samplers (the rest are heatbath's defaults).
+TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.lr": 1e-3,
+                       "transport.step_size": 0.5},
+             "manywell32": {"transport.hidden": 128, "transport.depth": 3,
+                            "transport.lr": 1e-3}}
+FAB = {"flow.layers": 8, "flow.hidden": 128, "flow.objective": "fab", "flow.batch_size": 128,
+       "flow.fab_steps": 4, "flow.steps": 100_000, "method.kernel": "hmc",
+       "method.n_leapfrog": HMC_LEAPFROG, "method.dtype": "float32"}
+
+
+def draw_cost(method: str, samples: int) -> int:
+    """Target evaluations of one draw of `samples` from a trained sampler."""
+    return samples * (TIME_STEPS + 1) if method in ("nets", "cmcd") else samples
+
+
+def annealing_steps(samples: int) -> int:
+    """AIS/SMC steps whose evaluations (1 + leapfrog per sample and step) fit the budget."""
+    return BUDGET // (samples * (1 + HMC_LEAPFROG))
+
+
+def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
+    config = EnergyRunConfig()
+    config.target.spec, config.method.name = target, method
+    config.method.samples = ESTIMATE_SAMPLES
+    settings = {}
+    if method in ("nets", "cmcd"):
+        settings = {**TRANSPORT[target], "transport.time_steps": TIME_STEPS,
+                    "transport.steps": 100_000}
+    elif method == "flow":
+        settings = dict(FAB)
+    else:
+        settings = {"method.kernel": "hmc", "method.n_leapfrog": HMC_LEAPFROG,
+                    "method.steps": annealing_steps(ESTIMATE_SAMPLES), "method.replicas": 8}
+    if METHODS[method].budgeted:
+        budget = BUDGET - draw_cost(method, ESTIMATE_SAMPLES)
+        settings["method.budget"] = budget // 20 if quick else budget
+    for key, value in settings.items():
+        set_value(config, key, value)
+    return config
+
+
+def redraw(result, problem, method: str, n: int, seed: int):
+    """n fresh weighted samples (working coordinates) from a trained sampler, through the
+    method's own `redraw` on its saved weights, as `heatbath sample` draws them."""
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "model.safetensors"
+        atomic_save_tensors(weights, result.model.state_dict())
+        drawn = METHODS[method].redraw(problem.config, problem.target, problem.user_target,
+                                       weights, n, torch.Generator().manual_seed(seed))
+    return drawn["x"], drawn["log_w"]
+
+
+def learned_row(target: str, method: str, quick: bool) -> dict:
+    config = make_config(target, method, quick)
+    started = time.perf_counter()
+    result, problem = run_method(config)
+    trained = result.diagnostics["training_energy_evals"]
+    train_seconds = time.perf_counter() - started
+    estimates, seconds = [], []
+    for k in range(ESTIMATES):
+        before, started = problem.energy_evals(), time.perf_counter()
+        _, log_w = redraw(result, problem, method, ESTIMATE_SAMPLES, 100 + k)
+        seconds.append(time.perf_counter() - started)
+        estimates.append(log_z_importance(log_w.numpy()))
+        per_estimate = problem.energy_evals() - before
+    x, log_w = redraw(result, problem, method, ESS_SAMPLES, 999)
+    return summary(target, method, estimates, x, log_w, trained, per_estimate, train_seconds,
+                   statistics.mean(seconds), result.diagnostics.get("budget_reached"))
+
+
+def annealing_row(target: str, method: str, quick: bool) -> dict:
+    config = make_config(target, method, quick)
+    if quick:
+        config.method.steps = max(2, config.method.steps // 20)
+    estimates, seconds, evals = [], [], []
+    for k in range(ESTIMATES):
+        config.method.seed = k
+        started = time.perf_counter()
+        result, problem = run_method(config)
+        seconds.append(time.perf_counter() - started)
+        estimates.append(result.log_z)
+        evals.append(result.diagnostics["energy_evals"])
+    config.method.samples, config.method.seed = ESS_SAMPLES, 999
+    result, _ = run_method(config)
+    return summary(target, method, estimates, result.x, result.log_w, 0,
+                   int(statistics.mean(evals)), 0.0, statistics.mean(seconds), None)
+
+
+def summary(target: str, method: str, estimates, x, log_w, trained: int, per_estimate: int,
+            train_seconds: float, estimate_seconds: float, budget_reached) -> dict:
+    exact = build_target(target).exact.log_z
+    errors = [abs(e.value - exact) for e in estimates]
+    weights = log_w.detach().double().numpy()
+    ess, tail = kish_ess(weights), weight_tail_diagnostic(weights)
+    resampled = method == "smc"
+    row = {"mean abs Δlog Z": f"{statistics.mean(errors):.4f}",
+           "± (sem)": f"{statistics.stdev(errors) / math.sqrt(len(errors)):.4f}",
+           "mean reported stderr": f"{statistics.mean(e.stderr for e in estimates):.4f}",
+           f"ESS (n = {ESS_SAMPLES:,})": ("n/a" if resampled
+                                           else f"{ess.value:.3f} ± {ess.stderr:.3f}"),
+           "k̂": "n/a" if resampled else f"{tail.k_hat:.2f}",
+           "evals: training": f"{trained:,}", "evals: one estimate": f"{per_estimate:,}",
+           "total": f"{trained + per_estimate:,}",
+           "s: training": f"{train_seconds:.0f}", "s: one estimate": f"{estimate_seconds:.1f}"}
+    if target == "gmm40":
+        row["modes (of 40)"] = modes_found(x)
+    if budget_reached is False:
+        row["total"] += " (steps ran out first)"
+    return row
+
+
+def modes_found(x: torch.Tensor) -> int:
+    means = fab_gmm_means().to(torch.float64)
+    distance = torch.cdist(means, x.reshape(len(x), -1)[:, :2].to(torch.float64))
+    return int((distance.min(dim=1).values < 2 * GMM_STD).sum())
+
+
+LABELS = {"nets": "NETS (PINN drift, exact path weights)",
+          "cmcd": "CMCD (log-variance drift, exact path weights)",
+          "flow": "FAB flow (α = 2 + AIS, replay buffer)",
+          "ais": "AIS (HMC)", "smc": "SMC (HMC, 8 replicas)"}
+
+
+def run(target: str, quick: bool) -> list[dict]:
+    rows = []
+    for method, label in LABELS.items():
+        log(f"{target}: {label}")
+        found = (learned_row if METHODS[method].learned else annealing_row)(target, method,
+                                                                            quick)
+        rows.append({"method": label, **found})
+        log(f"  {found}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", default="both", choices=["gmm40", "manywell32", "both"])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    threads = pin_threads()
+    for target in (["gmm40", "manywell32"] if args.target == "both" else [args.target]):
+        rows = run(target, args.quick)
+        title = (f"{target}: log Z and ESS at a budget of {BUDGET:,} target evaluations per "
+                 f"estimate, training included ({ESTIMATES} estimates of {ESTIMATE_SAMPLES} "
+                 f"samples; exact log Z {build_target(target).exact.log_z:.7f}; 1 thread)")
+        table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
+        if args.quick:
+            print(f"{title}\n\n{table}")
+        else:
+            write_report(f"bench_transport_{target}", title, threads, [table])
+
+
+if __name__ == "__main__":
+    main()
