@@ -1,4 +1,4 @@
-"""Transport samplers against FAB, AIS and SMC at one energy-evaluation budget (GMM-40, ManyWell-32).
+"""Transport samplers against FAB, AIS and SMC at one evaluation budget (GMM-40, ManyWell-32).
 
 Every method gets the same budget B of target evaluations (energy and force) for *one*
 estimate, training included: a learned sampler (NETS, CMCD, FAB) trains with
@@ -33,6 +33,7 @@ import torch
 from common import log, markdown_table, pin_threads, write_report
 from heatbath.core.runs import atomic_save_tensors
 from heatbath.core.settings import set_value
+from heatbath.core.spec import parse_value
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.fit import run_method
 from heatbath.energy.methods import METHODS
@@ -168,9 +169,11 @@ LABELS = {"nets": "NETS (PINN drift, exact path weights)",
           "ais": "AIS (HMC)", "smc": "SMC (HMC, 8 replicas)"}
 
 
-def run(target: str, quick: bool) -> list[dict]:
+def run(target: str, quick: bool, methods: list[str]) -> list[dict]:
     rows = []
     for method, label in LABELS.items():
+        if method not in methods:
+            continue
         log(f"{target}: {label}")
         found = (learned_row if METHODS[method].learned else annealing_row)(target, method,
                                                                             quick)
@@ -183,16 +186,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", default="both", choices=["gmm40", "manywell32", "both"])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--methods", default=",".join(LABELS),
+                        help="comma-separated subset of " + ", ".join(LABELS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a transport setting for this run (exploration only)")
     args = parser.parse_args()
+    for item in args.set:
+        key, value = item.split("=", 1)
+        for settings in TRANSPORT.values():
+            settings[key] = parse_value(value)
     threads = pin_threads()
     for target in (["gmm40", "manywell32"] if args.target == "both" else [args.target]):
-        rows = run(target, args.quick)
+        rows = run(target, args.quick, args.methods.split(","))
         title = (f"{target}: log Z and ESS at a budget of {BUDGET:,} target evaluations per "
                  f"estimate, training included ({ESTIMATES} estimates of {ESTIMATE_SAMPLES} "
                  f"samples; exact log Z {build_target(target).exact.log_z:.7f}; 1 thread)")
         table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
-        if args.quick:
-            print(f"{title}\n\n{table}")
+        if args.quick or args.set or args.methods != ",".join(LABELS):
+            print(f"{title}\n\n{table}")   # a smoke or exploration run: keep the committed table
         else:
             write_report(f"bench_transport_{target}", title, threads, [table])
 

@@ -27,6 +27,9 @@ def test_every_python_snippet_runs(tmp_path, monkeypatch):
     # The snippets' own claims, checked against exact answers.
     assert abs(namespace["z"]) < 4                                   # AIS log Z vs Kaufman
     assert abs(namespace["delta_f"].z_score(0.0)) < 4               # BAR on ΔF = 0
+    walk_log_z, system = namespace["walk_log_z"], namespace["system"]
+    assert abs(walk_log_z.z_score(system.log_z(1.0))) < 4             # exact path weights
+    assert namespace["walk_ess"] > 0.95                               # the closed-form drift
     radius = namespace["radius"]
     assert abs(radius.value - 2.0) < 0.05 and radius.stderr > 0      # the ring's radius
 

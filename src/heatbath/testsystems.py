@@ -199,8 +199,9 @@ class GaussianAnnealing:
         b = torch.tensor([float(beta)], dtype=F64)
         m, v = self.moments(b)
         d = self.dim
+        base_norm = 0.5 * d * math.log(2 * math.pi * self.s0 ** 2)
         value = (0.5 * d * torch.log(2 * math.pi * v) - b * self.mu.pow(2).sum() / (2 * self.s1 ** 2)
-                 + m.pow(2).sum(1) / (2 * v) - (1 - b) * 0.5 * d * math.log(2 * math.pi * self.s0 ** 2))
+                 + m.pow(2).sum(1) / (2 * v) - (1 - b) * base_norm)
         return float(value[0])
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

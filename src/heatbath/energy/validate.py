@@ -78,9 +78,10 @@ def _net_fits(kind: str, target, where: str) -> None:
     spaces)."""
     from heatbath.nets import NETS, fits, fitting
 
+    from heatbath.energy.methods.cnf import space_modality
+
     choice(kind, ("auto", *NETS), where)
-    particles = target.space.kind == "centred_particles"
-    modality = "particles" if particles else "vector"   # other spaces: the flat chart
+    modality = space_modality(target.space)   # other spaces than particles: the flat chart
     if kind != "auto" and not fits(kind, modality):
         raise UserError(f"{where}={kind} does not fit {target.name} (a {target.space.kind} "
                         f"space); use {where}=auto or {' or '.join(fitting(modality))}")

@@ -16,7 +16,7 @@ from heatbath.core.errors import UserError
 from heatbath.core.runs import DTYPES
 from heatbath.core.settings import check_all_bounds
 from heatbath.generative.objective import TIME_SAMPLINGS
-from heatbath.nets import NETS, build_net, fits, fitting
+from heatbath.nets import NETS, build_net, fits, fitting, resolved_net
 from heatbath.paths import PATHS, PREDICTIONS, build_path
 from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.samplers import SAMPLERS
@@ -36,8 +36,7 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     if p.time_sampling == "auto":
         p.time_sampling = path_kind.time_sampling
     choice(p.time_sampling, TIME_SAMPLINGS, "path.time_sampling")
-    if config.model.net == "auto":
-        config.model.net = {"image": "unet", "particles": "egnn"}.get(kind, "mlp")
+    config.model.net = resolved_net(config.model.net, kind)
     choice(config.model.net, NETS, "model.net")
     if not fits(config.model.net, kind):
         raise UserError(f"model.net={config.model.net} does not fit {kind} samples of shape "

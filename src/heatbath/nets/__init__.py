@@ -25,7 +25,7 @@ from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
 __all__ = ["MLP", "HollowMLP", "UNet", "EGNN", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
-           "fits", "fitting",
+           "fits", "fitting", "resolved_net",
            "count_parameters",
            "NetConfigError"]
 
@@ -63,6 +63,15 @@ def fits(net: str, modality: str) -> bool:
 
 def fitting(modality: str) -> list[str]:
     return [name for name in NETS if fits(name, modality)]
+
+
+DEFAULT_NETS = {"image": "unet", "particles": "egnn"}   # every other modality: "mlp"
+
+
+def resolved_net(kind: str, modality: str) -> str:
+    """`kind`, or for "auto" the modality's default network: a U-Net for images, the
+    E(n)-equivariant EGNN for particles, an MLP otherwise."""
+    return DEFAULT_NETS.get(modality, "mlp") if kind == "auto" else kind
 
 
 ALL_OPTIONS = tuple(dict.fromkeys(name for k in NETS.values() for name in k.options))

@@ -2,18 +2,18 @@
 
 Walkers start from the base p0 and take K Euler–Maruyama steps, h = 1/K, t_k = k/K,
 
-    x_k = x_{k−1} + h·b(x_{k−1}, t_{k−1}) − δ∇V_{β_k}(x_{k−1}) + √(2δ) ξ,     β_k = β(t_k),
+    x_k = x_{k−1} + h·b(x_{k−1}, t_{k−1}) − δ∇V_{β_k}(x_{k−1}) + √(2δ)·ξ,   β_k = β(t_k),
 
-the annealed Langevin dynamics of AIS plus a drift b (NETS; CMCD). Step k moves x_{k−1} to x_k
-with the forward kernel F_k = N(x_{k−1} − δ∇V_{β_k}(x_{k−1}) + h·b(x_{k−1}, t_{k−1}), 2δ) and is
-weighed against the backward kernel B_k = N(x_k − δ∇V_{β_k}(x_k) − h·b(x_k, t_k), 2δ), which runs
-the same Langevin part and the drift in reverse. The incremental log weight
+the annealed Langevin dynamics of AIS plus a drift b (NETS; CMCD). Step k draws x_k from the
+forward kernel F_k = N(x_{k−1} − δ∇V_{β_k}(x_{k−1}) + h·b(x_{k−1}, t_{k−1}), 2δ) and is weighed
+against the backward kernel B_k = N(x_k − δ∇V_{β_k}(x_k) − h·b(x_k, t_k), 2δ), which runs the
+same Langevin part and the drift in reverse. The incremental log weight
 
     log w_k = V_{β_{k−1}}(x_{k−1}) − V_{β_k}(x_k) + log B_k(x_{k−1} | x_k) − log F_k(x_k | x_{k−1})
 
-telescopes to log w = −U(x_K) − log p0(x_0) + Σ_k (log B_k − log F_k): an importance weight on
-path space (Del Moral et al. 2006; CMCD, Vargas et al. 2024), so E[w] = Z *exactly* at any K,
-any δ and any drift, trained or not. As the steps shrink its sum tends to NETS's Jarzynski
+telescopes to log w = −U(x_K) − log p0(x_0) + Σ_k (log B_k − log F_k): an importance weight
+on path space (Del Moral et al. 2006; CMCD, Vargas et al. 2024), so E[w] = Z *exactly* at any
+K, any δ and any drift, trained or not. As the steps shrink its sum tends to NETS's Jarzynski
 weight A = ∫ (∇·b − ∇V_t·b − ∂_tV_t) dt (Albergo & Vanden-Eijnden 2024) of the SDE
 dx = (b − ε∇V_t) dt + √(2ε) dW with ε = δ/h; b = 0 is unadjusted-Langevin AIS.
 

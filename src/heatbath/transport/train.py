@@ -1,11 +1,11 @@
 """Training a transport sampler's drift: simulate, store the walks, take gradient steps on them.
 
-Every `updates` gradient steps the current drift runs `batch_size` fresh walks (K + 1 energy and
-force evaluations each, counted by the target); they join a buffer of the latest `buffer` walks,
-and the objective (`losses`) is evaluated on states or walks drawn from it. Gradient steps read
-the stored U and ∇U, so they evaluate no energy: the cost of training in target evaluations is
-the number of simulations times batch_size·(K + 1), and `budget` stops training before a
-simulation would exceed it.
+Every `updates` gradient steps the current drift runs `batch_size` fresh walks, and plain
+annealed Langevin (no drift) `explore`·batch_size more (K + 1 energy and force evaluations per
+walk, counted by the target); they join a buffer of the latest `buffer` walks, and the objective
+(`losses`) is evaluated on states or walks drawn from it. Gradient steps read the stored U and
+∇U, so they evaluate no energy: training costs the simulations' evaluations only, and `budget`
+stops it before a simulation would exceed it.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ MAX_GRAD_NORM, MAX_NONFINITE = 10.0, 20
 @dataclass(frozen=True)
 class TransportTraining:
     """How to train: the objective, gradient steps, walks per simulation, gradient steps per
-    simulation, walks kept, PINN states per grid time and step, Adam's rate, and the evaluation budget
-    (0: none)."""
+    simulation, walks kept, PINN states per grid time and step, Adam's rate, the evaluation
+    budget (0: none)."""
 
     objective: str
     steps: int
@@ -59,15 +59,20 @@ class WalkBuffer:
 
     def __init__(self, capacity: int) -> None:
         self.capacity, self.parts = capacity, []
+        self._joined: Trajectories | None = None
 
     def add(self, walks: Trajectories) -> None:
         self.parts.append(walks)
         while sum(p.x.shape[1] for p in self.parts) - self.parts[0].x.shape[1] >= self.capacity:
             self.parts.pop(0)
+        self._joined = None
 
     def walks(self) -> Trajectories:
-        return Trajectories(*(torch.cat([getattr(p, name) for p in self.parts], dim=1)
-                              for name in ("x", "energy", "grad_energy")))
+        """Every kept walk, joined once per simulation (gradient steps reuse the join)."""
+        if self._joined is None:
+            self._joined = Trajectories(*(torch.cat([getattr(p, name) for p in self.parts], 1)
+                                          for name in ("x", "energy", "grad_energy")))
+        return self._joined
 
     def subset(self, count: int, generator: torch.Generator) -> Trajectories:
         every = self.walks()
@@ -83,7 +88,8 @@ def _loss(settings: TransportTraining, path, drift, buffer: WalkBuffer,
                              step_size)
 
 
-def train_transport(path: AnnealedPath, drift: torch.nn.Module, settings: TransportTraining, *, step_size: float,
+def train_transport(path: AnnealedPath, drift: torch.nn.Module, settings: TransportTraining, *,
+                    step_size: float,
                     generator: torch.Generator, dtype: torch.dtype = torch.float64,
                     log_every: int = 50) -> TrainingLog:
     """Adam with a cosine rate on `settings.objective`; see the module docstring."""
