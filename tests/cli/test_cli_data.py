@@ -58,23 +58,39 @@ def test_every_sampler_runs_from_the_cli(run_dir, tmp_path, sampler):
 
 
 def test_sample_with_log_q(run_dir, tmp_path):
-    out = tmp_path / "q.npz"
-    assert main(["sample", str(run_dir), "-n", "8", "--seed", "3", "--log-q", "--out", str(out),
-                 "--quiet"]) == 0
-    data = np.load(out)
-    assert data["log_q"].shape == (8,) and np.isfinite(data["log_q"]).all()
-    assert "log_q_stderr" not in data.files       # 2-D: exact divergence, no error to report
-    # Round trip: the stored log q is the reloaded model's log-likelihood of the stored x.
+    """A fixed-step sampler stores its samples' own density, the stochastic ones a path
+    log-weight under another name, dopri5 the ODE density; each is what the library gives."""
     import torch
 
     from heatbath.generative.run import load_run
+    from heatbath.generative.sample import sample_run
+    from heatbath.samplers import SamplerSettings
 
     run = load_run(run_dir)
-    x = torch.as_tensor(data["x"])
-    assert x.dtype == run.dtype == torch.float32 and data["log_q"].dtype == np.float32
-    found = run.log_likelihood(x, seed=3)
-    assert found.method == "exact"
-    np.testing.assert_allclose(data["log_q"], found.log_q.numpy(), rtol=0, atol=1e-6)
+    for sampler, key in (("heun", "log_q"), ("ddpm", "log_q_path"), ("dopri5", "log_q")):
+        out = tmp_path / f"{sampler}.npz"
+        assert main(["sample", str(run_dir), "-n", "8", "--seed", "3", "--log-q", "--sampler",
+                     sampler, "--nfe", "6", "--out", str(out), "--quiet"]) == 0
+        data = np.load(out)
+        assert data[key].shape == (8,) and np.isfinite(data[key]).all()
+        assert ({"log_q", "log_q_path"} - {key}).isdisjoint(data.files)
+        assert "log_q_stderr" not in data.files       # 2-D: exact, no error to report
+        x = torch.as_tensor(data["x"])
+        if sampler == "dopri5":   # round trip: the reloaded model's ODE log-likelihood of x
+            assert "probability-flow ODE" in str(data["log_q_density"])
+            found = run.log_likelihood(x, seed=3)
+            np.testing.assert_allclose(data[key], found.log_q.numpy(), rtol=0, atol=1e-6)
+            continue
+        again = sample_run(run, 8, SamplerSettings(sampler, nfe=6), seed=3, with_log_q=True)
+        assert torch.equal(again.x, x)
+        np.testing.assert_allclose(data[key], again.log_q.numpy(), rtol=0, atol=1e-9)
+
+
+def test_log_q_with_clip_is_refused_in_one_line(run_dir, tmp_path, capsys):
+    out = tmp_path / "clip.npz"
+    assert main(["sample", str(run_dir), "-n", "4", "--log-q", "--clip", "--out",
+                 str(out)]) == 2
+    assert "--clip" in capsys.readouterr().err and not out.exists()
 
 
 def test_estimate_json(run_dir, capsys):

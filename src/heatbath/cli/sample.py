@@ -11,12 +11,6 @@ from heatbath.cli.app import app, check_device, echo, refuse_gpu_for_energy
 from heatbath.core.errors import UserError
 
 
-# What `--log-q` is the density of (stored beside it in the .npz): a few-step sampler's output
-# does not follow the ODE's law exactly, so log q is the model's density at those points.
-LOG_Q_DENSITY = ("log q(x) in nats under the model's probability-flow ODE, evaluated at the "
-                 "returned samples; it is not the density of the sampler that drew them")
-
-
 @app.command()
 def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            n: int = typer.Option(1000, "-n", min=1, help="number of samples"),
@@ -80,16 +74,35 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     if condition is not None:
         arrays["c"] = condition.numpy()
     if log_q:
-        arrays["log_q"] = result.log_q.numpy()
-        arrays["log_q_density"] = np.array(LOG_Q_DENSITY)
+        arrays.update(log_q_arrays(result))
+    target = out or run_dir / f"samples-{settings.name}-{settings.nfe}-seed{seed}.npz"
+    atomic_save_npz(target, arrays)
+    extra = f", {LOG_Q_SUMMARY[result.log_q_kind]}" if log_q else ""
+    echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)
+
+
+# One line each for the terminal; the .npz carries samplers.DENSITY_MEANING in full.
+LOG_Q_SUMMARY = {"map": "log_q: exact density of these samples (the sampler's own map)",
+                 "path": "log_q_path: path log-weight (log p(x) - log_q_path is an unbiased "
+                         "log importance weight; a stochastic sampler's x has no density)",
+                 "ode": "log_q: density of the probability-flow ODE (adaptive solver)"}
+
+
+def log_q_arrays(result) -> dict:
+    """`--log-q`'s arrays: `log_q` (a density of x) or `log_q_path` (a path log-weight), what
+    it is in words, and for the ODE density its cost and Hutchinson error."""
+    import numpy as np
+
+    from heatbath.samplers import DENSITY_MEANING
+
+    key = "log_q_path" if result.log_q_kind == "path" else "log_q"
+    arrays = {key: result.log_q.numpy(), "log_q_density": np.array(
+        DENSITY_MEANING[result.log_q_kind])}
+    if result.log_q_kind == "ode":
         arrays["likelihood_nfe"] = np.array(result.likelihood_nfe)
         if result.likelihood_method == "hutchinson":
             arrays["log_q_stderr"] = result.log_q_stderr.numpy()
-    target = out or run_dir / f"samples-{settings.name}-{settings.nfe}-seed{seed}.npz"
-    atomic_save_npz(target, arrays)
-    extra = (f", log q: {result.likelihood_method} ({result.likelihood_nfe} NFE) of the "
-             f"probability-flow ODE, not of the {settings.name} samples' own law") if log_q else ""
-    echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)
+    return arrays
 
 
 def _refuse_data_options(**given) -> None:

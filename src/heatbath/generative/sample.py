@@ -21,6 +21,7 @@ class GeneratedSamples:
     log_q_stderr: torch.Tensor | None = None
     likelihood_nfe: int = 0
     likelihood_method: str | None = None
+    log_q_kind: str | None = None   # "map", "path" or "ode": samplers.DENSITY_MEANING
 
 
 def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | None:
@@ -52,10 +53,13 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
                cond: torch.Tensor | None = None, guidance: float = 0.0, with_log_q: bool = False,
                batch_size: int = 1000, clip: bool = False,
                progress=None) -> GeneratedSamples:
-    """Draw n samples; with_log_q adds log q(x) under the model's probability-flow ODE.
+    """Draw n samples; with_log_q adds the density of what the sampler returned
+    (`samplers.returned`): exact for a deterministic fixed-step sampler, a path log-weight for
+    a stochastic one, the probability-flow ODE's (Hutchinson probes and tolerances from
+    [eval]) for an adaptive one. `out.log_q_kind` says which.
 
-    clip clamps the denoised estimate to the training data's range while sampling; log q is
-    always that of the unclipped model (Hutchinson probes and tolerances from [eval]).
+    clip clamps the denoised estimate to the training data's range while sampling; the
+    clamped map has no density, so with_log_q refuses it for fixed-step samplers.
     """
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
@@ -67,23 +71,31 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
         settings.validate()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    outputs, nfe = [], 0
+    kind = settings.sampler.density(settings) if with_log_q else None
+    if kind in ("map", "path") and clip:
+        raise UserError("--log-q with --clip: clamping makes the sampler's map lose its "
+                        "density; drop --clip (or use --sampler dopri5 for the ODE density)")
+    outputs, log_qs, nfe = [], [], 0
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         field = run.field(None if cond is None else cond[start:stop], guidance, clip)
         try:
             result = draw_samples(field, stop - start, run.event_shape, settings, seed=seed,
                                   batch_size=stop - start, first_index=start, dtype=run.dtype,
-                                  device=run.device)
+                                  device=run.device, with_log_q=kind in ("map", "path"))
         except ValueError as exc:
             raise UserError(str(exc)) from None
         outputs.append(result.x.cpu())
+        if result.log_q is not None:
+            log_qs.append(result.log_q.cpu())
         nfe = max(nfe, result.nfe)
         if progress is not None:
             progress(stop - start)
-    out = GeneratedSamples(torch.cat(outputs), nfe, cond)
-    if with_log_q:
+    out = GeneratedSamples(torch.cat(outputs), nfe, cond, log_q_kind=kind)
+    if kind == "ode":
         _attach_log_q(run, out, cond, guidance, seed, batch_size)
+    elif kind is not None:
+        out.log_q, out.likelihood_method = torch.cat(log_qs), kind
     return out
 
 

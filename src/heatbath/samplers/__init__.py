@@ -17,6 +17,7 @@ from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_
 from heatbath.samplers.grids import default_grid, time_grid
 from heatbath.samplers.ode import adaptive, dpm_solver_2m, euler, heun
 from heatbath.samplers.registry import SAMPLERS, Sampler
+from heatbath.samplers.returned import DENSITY_MEANING, returned_log_q
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 
 
@@ -122,24 +123,47 @@ def _noise_on_space(field, seed: int, ids: torch.Tensor, x: torch.Tensor):
 def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed: int = 0,
                  batch_size: int = 1000, first_index: int = 0, dtype=torch.float32,
                  device: str | torch.device = "cpu",
-                 progress: Callable[[int], None] | None = None) -> SamplerResult:
+                 progress: Callable[[int], None] | None = None,
+                 with_log_q: bool = False) -> SamplerResult:
     """n samples on `device` (where the field's network lives); sample i depends only on
-    (seed, first_index + i), never on the batching (noise is drawn on the CPU, then moved)."""
+    (seed, first_index + i), never on the batching (noise is drawn on the CPU, then moved).
+
+    with_log_q adds the density of what was returned (`returned.py`: exact for deterministic
+    samplers, a path log-weight for stochastic ones; `Sampler.density` says which); the
+    samples are the same as without it. Adaptive samplers have no such density here (their
+    ODE density is `likelihood.log_likelihood`'s)."""
     settings.validate()
+    kind = settings.sampler.density(settings)
+    if with_log_q and kind == "ode":
+        raise ValueError(f"the {settings.name} sampler's density is the ODE's: use "
+                         f"likelihood.log_likelihood")
     grid = sampler_grid(field, settings)
-    outputs, nfe = [], 0
+    t_end = end_time(field, settings, grid)
+    outputs, log_qs, nfe = [], [], 0
     for start in range(0, n, batch_size):
         ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))
         x = initial_noise(field.path, float(grid[0]), ids, event_shape, seed, dtype).to(device)
-        with torch.no_grad():
-            result = run_sampler(field, x, settings, grid, _noise_on_space(field, seed, ids, x))
-            x, extra = finish(field, result.x, end_time(field, settings, grid))
+        noise = _noise_on_space(field, seed, ids, x)
+
+        def run(x0, trace=None):
+            result = settings.sampler.step(field, x0, grid, noise, settings, trace)
+            x, extra = finish(field, result.x, t_end)
+            return x, result.nfe + extra
+
+        if with_log_q:
+            x, log_q, used = returned_log_q(field, run, x, grid, noise, kind)
+            log_qs.append(log_q)
+        else:
+            with torch.no_grad():
+                x, used = run(x)
         outputs.append(x)
-        nfe = max(nfe, result.nfe + extra)
+        nfe = max(nfe, used)
         if progress is not None:
             progress(len(ids))
-    return SamplerResult(torch.cat(outputs), nfe)
+    log_q = torch.cat(log_qs) if with_log_q else None
+    return SamplerResult(torch.cat(outputs), nfe, log_q)
 
 
-__all__ = ["SAMPLERS", "Sampler", "SamplerSettings", "SamplerResult", "draw_samples", "time_grid",
+__all__ = ["SAMPLERS", "Sampler", "SamplerSettings", "SamplerResult", "draw_samples",
+           "DENSITY_MEANING", "time_grid",
            "euler", "heun", "dpm_solver_2m", "ddim", "ddpm", "euler_maruyama", "adaptive"]

@@ -19,6 +19,7 @@ LEVEL_AT_DATA = 2e-3   # stop here (EDM's σ_min) when it is singular at σ = 0
 class SamplerResult:
     x: torch.Tensor
     nfe: int
+    log_q: torch.Tensor | None = None   # float64 nats, see samplers.returned
 
 
 def per_sample_noise(seed: int, ids: torch.Tensor, like: torch.Tensor) -> NoiseSource:

@@ -99,17 +99,25 @@ def jacobian_trace(output: torch.Tensor, xg: torch.Tensor,
 TRACE_CHUNK = 6
 
 
-def _chunked_quadratic_trace(velocity: torch.Tensor, xg: torch.Tensor,
-                             basis: torch.Tensor) -> torch.Tensor:
-    """Σₖ bₖᵀ J bₖ per sample: rows[k, b] = bₖᵀ J at sample b, dotted with bₖ."""
-    trace = torch.zeros(xg.shape[0], dtype=xg.dtype, device=xg.device)
+def restricted_jacobian(output: torch.Tensor, xg: torch.Tensor,
+                        basis: torch.Tensor) -> torch.Tensor:
+    """(B, n, n) per-sample Jacobian of `output` w.r.t. `xg` restricted to the space spanned by
+    the orthonormal `basis` (n, *event): M[b, j, i] = b_jᵀ (∂output_b/∂x_b) b_i. Samples must
+    not interact (row j of sample b is the VJP of Σ_b' b_jᵀ output_b'); n VJPs in chunks."""
+    blocks = []
     for start in range(0, basis.shape[0], TRACE_CHUNK):
         chunk = basis[start:start + TRACE_CHUNK]
         cotangents = chunk[:, None].expand(chunk.shape[0], *xg.shape)
-        (rows,) = torch.autograd.grad(velocity, xg, grad_outputs=cotangents,
+        (rows,) = torch.autograd.grad(output, xg, grad_outputs=cotangents,
                                       is_grads_batched=True, retain_graph=True)
-        trace = trace + (rows * chunk[:, None]).flatten(2).sum(-1).sum(0)
-    return trace
+        blocks.append(torch.einsum("jbd,id->bji", rows.flatten(2), basis.flatten(1)))
+    return torch.cat(blocks, dim=1)
+
+
+def _chunked_quadratic_trace(velocity: torch.Tensor, xg: torch.Tensor,
+                             basis: torch.Tensor) -> torch.Tensor:
+    """Σₖ bₖᵀ J bₖ per sample: the trace of the Jacobian restricted to the basis' span."""
+    return torch.diagonal(restricted_jacobian(velocity, xg, basis), dim1=1, dim2=2).sum(-1)
 
 
 def hollow_divergence(field, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,10 +18,15 @@ from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 class Sampler:
     """One integrator of the reverse process.
 
-    `step` is called as step(field, x, grid, noise, settings) -> SamplerResult. `evals_per_step`
+    `step` is called as step(field, x, grid, noise, settings, trace) -> SamplerResult; `trace`
+    (None, or a list for stochastic samplers) collects each step's state and noise scale, see
+    `samplers.stochastic`. `evals_per_step`
     is the network evaluations one grid step costs (Heun's last step to σ = 0 costs one).
     `stochastic(settings)` says whether this run injects noise; `adaptive` samplers pick their
     own steps between the grid's ends (then NFE is what the solver spent, not a budget).
+    `density(settings)` says what `--log-q` can give for this run's samples: "map" (the exact
+    density of a deterministic map's output), "path" (a path log-weight against the forward
+    process) or "ode" (the probability-flow ODE's density, to the adaptive solver's tolerance).
     """
 
     name: str
@@ -30,6 +35,7 @@ class Sampler:
     evals_per_step: int
     stochastic: Callable[[object], bool]
     adaptive: bool
+    density: Callable[[object], str]
     summary: str
 
 
@@ -41,28 +47,61 @@ def _always(settings) -> bool:
     return True
 
 
-def _adaptive_step(field, x, grid, noise, settings):
+def _adaptive_step(field, x, grid, noise, settings, trace=None):
     from heatbath.samplers.common import safe_time_range
 
     end = safe_time_range(field.path, field.prediction)[1]
     return adaptive(field, x, float(grid[0]), end, settings.rtol, settings.atol)
 
 
+def _euler(field, x, grid, noise, settings, trace=None):
+    return euler(field, x, grid)
+
+
+def _heun(field, x, grid, noise, settings, trace=None):
+    return heun(field, x, grid)
+
+
+def _dpm_solver_2m(field, x, grid, noise, settings, trace=None):
+    return dpm_solver_2m(field, x, grid)
+
+
+def _ddim(field, x, grid, noise, settings, trace=None):
+    return ddim(field, x, grid, noise, eta=settings.eta, trace=trace)
+
+
+def _ddpm(field, x, grid, noise, settings, trace=None):
+    return ddpm(field, x, grid, noise, trace=trace)
+
+
+def _euler_maruyama(field, x, grid, noise, settings, trace=None):
+    return euler_maruyama(field, x, grid, noise, churn=settings.churn, trace=trace)
+
+
+def _map(settings) -> str:
+    return "map"
+
+
+def _map_unless(flag: Callable[[object], bool]) -> Callable[[object], str]:
+    return lambda settings: "path" if flag(settings) else "map"
+
+
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
-    Sampler("euler", lambda f, x, g, noise, s: euler(f, x, g), "1", 1, _never, False,
+    Sampler("euler", _euler, "1", 1, _never, False, _map,
             "Euler on the probability-flow ODE"),
-    Sampler("heun", lambda f, x, g, noise, s: heun(f, x, g), "2", 2, _never, False,
+    Sampler("heun", _heun, "2", 2, _never, False, _map,
             "EDM's Heun (Algorithm 1); last step to σ = 0 is Euler"),
-    Sampler("dpm++2m", lambda f, x, g, noise, s: dpm_solver_2m(f, x, g), "2", 1, _never, False,
+    Sampler("dpm++2m", _dpm_solver_2m, "2", 1, _never, False, _map,
             "DPM-Solver++(2M), data prediction, multistep"),
-    Sampler("ddim", lambda f, x, g, noise, s: ddim(f, x, g, noise, eta=s.eta), "1", 1,
-            lambda s: s.eta > 0, False, "DDIM, --eta from 0 (deterministic) to 1"),
-    Sampler("ddpm", lambda f, x, g, noise, s: ddpm(f, x, g, noise), "1", 1, _always, False,
+    Sampler("ddim", _ddim, "1", 1, lambda s: s.eta > 0, False,
+            _map_unless(lambda s: s.eta > 0), "DDIM, --eta from 0 (deterministic) to 1"),
+    Sampler("ddpm", _ddpm, "1", 1, _always, False, lambda s: "path",
             "ancestral sampling (DDIM with η = 1)"),
-    Sampler("euler-maruyama", lambda f, x, g, noise, s: euler_maruyama(f, x, g, noise,
-                                                                       churn=s.churn),
-            "1/2 (strong)", 1, _always, False,   # needs a Gaussian path even at churn 0
+    # Euler–Maruyama needs a Gaussian path even at churn 0 (stochastic), where its map is an ODE
+    # scheme's (density "map").
+    Sampler("euler-maruyama", _euler_maruyama, "1/2 (strong)", 1, _always, False,
+            _map_unless(lambda s: s.churn > 0),
             "reverse SDE with diffusion --churn × the forward process's (0 = ODE)"),
-    Sampler("dopri5", _adaptive_step, "5 (adaptive)", 0, _never, True,
+    Sampler("dopri5", _adaptive_step, "5 (adaptive)", 0, _never, True, lambda s: "ode",
             "torchdiffeq, tolerances sample.rtol / sample.atol"),
 )}

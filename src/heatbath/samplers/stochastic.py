@@ -1,7 +1,9 @@
 """Stochastic samplers: DDIM(η), DDPM ancestral and Euler–Maruyama with tunable diffusion.
 
 They need Gaussian path noise (the injected noise must match the path's). Noise comes from a
-NoiseSource keyed by (seed, step, sample), so results do not depend on batching.
+NoiseSource keyed by (seed, step, sample), so results do not depend on batching. A `trace`
+list, when given, receives (x after step k, the standard deviation of the noise that step
+injected) for every step: the states and kernels a path weight is made of (`returned.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def _require_gaussian(field, name: str) -> None:
 
 
 def ddim(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSource | None = None,
-         eta: float = 0.0) -> SamplerResult:
+         eta: float = 0.0, trace: list | None = None) -> SamplerResult:
     """DDIM (Song, Meng & Ermon 2021): x_t = α_t·x̂₁ + √(σ_t² − c²)·ẑ + c·ξ.
 
     c = η·σ_t·√(1 − r²), r = (σ_t α_s)/(α_t σ_s) the ratio of noise levels; η = 0 is the
@@ -41,16 +43,19 @@ def ddim(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSource | None =
         x = a_t * data + math.sqrt(max(0.0, s_t ** 2 - c ** 2)) * eps
         if c > 0.0:
             x = x + c * noise(k)
+        if trace is not None:
+            trace.append((x, c))
     return SamplerResult(x, len(times) - 1)
 
 
-def ddpm(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSource) -> SamplerResult:
+def ddpm(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSource,
+         trace: list | None = None) -> SamplerResult:
     """DDPM ancestral sampling: the posterior q(x_t | x_s, x̂₁) step, i.e. DDIM with η = 1."""
-    return ddim(field, x, grid, noise, eta=1.0)
+    return ddim(field, x, grid, noise, eta=1.0, trace=trace)
 
 
 def euler_maruyama(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSource,
-                   churn: float = 1.0) -> SamplerResult:
+                   churn: float = 1.0, trace: list | None = None) -> SamplerResult:
     """Euler–Maruyama for dx = [u + ½g²·∇log p_t] dt + g dW with g² = churn·g²_natural.
 
     g²_natural = 2σ²·d/dt log(α/σ) is the diffusion of the reverse-time SDE of the forward
@@ -64,6 +69,8 @@ def euler_maruyama(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSourc
         data, eps = field.predict(x, t)
         if k == len(times) - 2:
             x = alpha_at(field, t_next) * data + sigma_at(field, t_next) * eps
+            if trace is not None:
+                trace.append((x, 0.0))
             break
         tt = torch.tensor(t, dtype=torch.float64)
         da = float(field.path.schedule.d_alpha(tt))
@@ -76,4 +83,6 @@ def euler_maruyama(field, x: torch.Tensor, grid: torch.Tensor, noise: NoiseSourc
         velocity = da * data + ds * eps
         drift = velocity - 0.5 * g2 * eps / s if s > 0 else velocity
         x = gaussian_step(x + h * drift, max(g2 * h, 0.0), noise(k))
+        if trace is not None:
+            trace.append((x, math.sqrt(max(g2 * h, 0.0))))
     return SamplerResult(x, len(times) - 1)
