@@ -5,7 +5,17 @@ import torch
 torch.set_num_threads(1)
 
 
+import os  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests never write to the user's cache: heatbath's (the Fréchet feature classifiers)
+    goes to one temporary folder per session, shared by every test and subprocess."""
+    os.environ["HEATBATH_CACHE"] = str(tmp_path_factory.mktemp("heatbath-cache"))
+    yield
 
 
 @pytest.fixture

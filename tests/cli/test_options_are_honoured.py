@@ -98,3 +98,19 @@ def test_unadjusted_kernels_are_flagged(kernel, flagged, tmp_path, cli, tiny):
 def test_an_empty_out_is_refused(out, user_error, tiny):
     user_error(["fit", "--target", "gaussian:dim=2", "--out", out, *tiny.mcmc], "--out")
     user_error(["fit", "--data", "builtin:moons:n=100", "--out", out, *tiny.data], "--out")
+
+
+def test_image_runs_report_a_frechet_distance_with_its_floor(tmp_path, cli, tiny):
+    # All 1797 digits: 180 held out, so the FD² of 32 features compares halves of 90.
+    code, _, err = cli(["fit", "--data", "builtin:digits", "--out", tmp_path / "d",
+                        "--set", "model.net=mlp", *tiny.data, "--set", "eval.samples=200"])
+    assert code == 0, err
+    code, out, err = cli(["estimate", tmp_path / "d", "--json"])
+    assert code == 0, err
+    result = json.loads(out)
+    fd = result["frechet_distance"]
+    assert fd["value"] > 0 and fd["stderr"] > 0 and fd["floor"]["value"] > 0
+    assert fd["features"]["data"] == "digits" and fd["features"]["held_out_accuracy"] > 0.9
+    assert "squared Frechet distance" in result["conventions"]["frechet_distance"]
+    # a 3-step model is far from the data: well above the data-vs-data floor
+    assert fd["value"] > fd["floor"]["value"] + 3 * fd["floor"]["stderr"]
