@@ -18,7 +18,8 @@ TOY_NAMES = ["moons", "8gaussians", "checkerboard", "swissroll", "gmm", "gaussia
 # --- built-ins -------------------------------------------------------------------------------
 
 def test_builtin_names_and_descriptions_cover_everything():
-    assert set(builtin_names()) == set(TOY_NAMES) | {"digits", "mnist", "ellipsoids", "tori"}
+    assert set(builtin_names()) == set(TOY_NAMES) | {"digits", "mnist", "fashion_mnist",
+                                                           "ellipsoids", "tori"}
     assert set(builtin_descriptions()) == set(builtin_names())
 
 

@@ -2,7 +2,7 @@
 
 FID's Inception network is a download and was trained on other images; heatbath instead trains
 a small convolutional classifier on each built-in labelled image set (`datasets.images.IMAGES`),
-from a fixed seed, on a fixed 80 % of the images, and keeps the FEATURES-dimensional input of
+from a fixed seed, on a fixed 80 % of the images (at most MAX_TRAIN), and keeps the FEATURES-dimensional input of
 its last layer as the feature map. The weights are cached (`core.cache`, safetensors + JSON with
 the held-out accuracy) under a key that includes a hash of the images, so a changed data set
 retrains rather than reusing stale features; nothing is ever downloaded.
@@ -24,6 +24,7 @@ from heatbath.core.runs import atomic_save_tensors, atomic_write_json
 FEATURES = 32          # width of the feature layer (small: FD² needs n ≫ F samples)
 VERSION = 1            # bump when the architecture or the training recipe changes
 SEED, EPOCHS, BATCH, LR, TRAIN_FRACTION = 0, 20, 64, 2e-3, 0.8
+MAX_TRAIN, MAX_TEST = 10_000, 2_000   # Fashion-MNIST's 70000: a seeded subset keeps it minutes
 
 
 class FeatureNet(nn.Module):
@@ -61,9 +62,10 @@ class FeatureMap:
 
 
 def _split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded train/test rows: 80 % / 20 %, at most MAX_TRAIN / MAX_TEST of them."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))
     cut = int(TRAIN_FRACTION * n)
-    return order[:cut], order[cut:]
+    return order[:min(cut, MAX_TRAIN)], order[cut:cut + MAX_TEST]
 
 
 def train_feature_net(images: torch.Tensor, labels: torch.Tensor,
