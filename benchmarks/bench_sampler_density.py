@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 import time
-from pathlib import Path
 
-from common import log, markdown_table, pin_threads, write_report
+from common import log, markdown_table, pin_threads, trained_field, write_report
 
 THREADS = pin_threads()
 
@@ -40,8 +38,6 @@ from heatbath.estimators.tail import weight_tail_diagnostic  # noqa: E402
 from heatbath.generative.analytic_field import GaussianDataField  # noqa: E402
 from heatbath.generative.config import RunConfig  # noqa: E402
 from heatbath.generative.field import Field  # noqa: E402
-from heatbath.generative.fit import prepare_job  # noqa: E402
-from heatbath.generative.train import train  # noqa: E402
 from heatbath.paths import build_path  # noqa: E402
 from heatbath.samplers import (SamplerSettings, draw_samples, end_time, finish,  # noqa: E402
                                sampler_grid)
@@ -67,9 +63,15 @@ def snis(log_w: torch.Tensor, f: torch.Tensor, truth: float) -> dict:
             "k": k_hat, "estimate": estimate}
 
 
-def z_cell(z: float) -> str:
-    """The z-score, or a dash where one sample carries all the weight (no error bar)."""
-    return "— (one weight)" if math.isnan(z) else f"{z:+.1f}"
+def z_cell(result: dict) -> str:
+    """The z-score; flagged where the weights' tail makes its error bar meaningless (Pareto
+    k̂ > 0.7), and a dash where one sample carries all the weight."""
+    z, k_hat = result["z"], result["k"]
+    if math.isnan(z):
+        return "— (one weight)"
+    if k_hat > 0.7:
+        return f"{z:+.2g} (k̂ > 0.7)"
+    return f"{z:+.1f}"
 
 
 def with_nfe(settings: SamplerSettings, nfe: int) -> SamplerSettings:
@@ -109,7 +111,7 @@ def gaussian_rows(n: int) -> list[list[object]]:
                           if kind == "map" else "—")
             rows.append([settings.name, nfe, kind, f"{float(log_p.mean()):.3f}",
                          f"{float(drawn.log_q.mean()):.3f}" if kind == "map" else "—",
-                         true_log_q, z_cell(ode['z']), z_cell(ours['z']),
+                         true_log_q, z_cell(ode), z_cell(ours),
                          f"{ours['ess']:.3f}", f"{ours['k']:.2f}"])
             log(f"gaussian {settings.name} {nfe}: {rows[-1]}")
     return rows
@@ -120,14 +122,7 @@ def train_eight_gaussians(steps: int) -> Field:
     config.data.source = "builtin:8gaussians:n=20000"
     config.model.net, config.model.hidden, config.model.depth = "mlp", 128, 3
     config.train.steps, config.train.seed = steps, 0
-    config.train.checkpoint_every = 10 ** 9
-    job, _, _ = prepare_job(config, Path("."))
-    with tempfile.TemporaryDirectory() as run_dir:
-        job.run_dir = Path(run_dir)
-        ema_weights = train(job, resume=False)
-    job.net.load_state_dict(ema_weights)
-    job.net.eval()
-    return Field(job.net, job.path, config.path.prediction)
+    return trained_field(config)
 
 
 def trained_rows(n: int, steps: int) -> list[list[object]]:
@@ -151,8 +146,8 @@ def trained_rows(n: int, steps: int) -> list[list[object]]:
             f = drawn.x.double().pow(2).sum(1)
             ours = snis(log_p - drawn.log_q, f, truth)
             ode = snis(log_p - ode_log_q.double(), f, truth)
-            rows.append([settings.name, nfe, kind, z_cell(ode['z']), f"{ode['ess']:.3f}",
-                         f"{ode['k']:.2f}", z_cell(ours['z']), f"{ours['ess']:.3f}",
+            rows.append([settings.name, nfe, kind, z_cell(ode), f"{ode['ess']:.3f}",
+                         f"{ode['k']:.2f}", z_cell(ours), f"{ours['ess']:.3f}",
                          f"{ours['k']:.2f}", f"{ode_s:.1f}", f"{ours_s:.1f}"])
             log(f"8gaussians {settings.name} {nfe}: {rows[-1]}")
     return rows

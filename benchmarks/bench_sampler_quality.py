@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from common import log, markdown_table, pin_threads, require, write_report
+from common import log, markdown_table, pin_threads, require, trained_field, write_report
 
 THREADS = pin_threads()
 
@@ -52,9 +50,7 @@ from heatbath.datasets.toys import checkerboard  # noqa: E402
 from heatbath.core.errors import UserError  # noqa: E402
 from heatbath.estimators.distances import energy_distance, sliced_wasserstein  # noqa: E402
 from heatbath.generative.field import Field  # noqa: E402
-from heatbath.generative.fit import prepare_job  # noqa: E402
 from heatbath.samplers import SamplerSettings, draw_samples, initial_noise  # noqa: E402
-from heatbath.generative.train import train  # noqa: E402
 
 TRAIN_TIMESTEPS = 1000
 OURS = ("heun", "dpm++2m", "ddim", "euler", "ddpm")
@@ -70,14 +66,7 @@ def train_model(steps: int, hidden: int, depth: int) -> Field:
     config.path.name, config.path.prediction = "vp", "eps"
     config.model.net, config.model.hidden, config.model.depth = "mlp", hidden, depth
     config.train.steps, config.train.seed = steps, 0
-    config.train.checkpoint_every = 10 ** 9
-    job, _, _ = prepare_job(config, Path("."))
-    with tempfile.TemporaryDirectory() as run_dir:
-        job.run_dir = Path(run_dir)
-        ema_weights = train(job, resume=False)
-    job.net.load_state_dict(ema_weights)
-    job.net.eval()
-    return Field(job.net, job.path, "eps")
+    return trained_field(config)
 
 
 # --- diffusers, driven by the continuous-time model ------------------------------------------

@@ -98,3 +98,22 @@ def write_report(name: str, title: str, threads: int, sections: list[str]) -> Pa
 def log(message: str) -> None:
     """Progress on stderr, so stdout carries only the final table."""
     print(message, file=sys.stderr, flush=True)
+
+
+def trained_field(config):
+    """Train a data-half model in a throw-away run directory and return its EMA field
+    (checkpoints off: the benchmarks time and score the model, not the run directory)."""
+    import tempfile
+
+    from heatbath.generative.field import Field
+    from heatbath.generative.fit import prepare_job
+    from heatbath.generative.train import train
+
+    config.train.checkpoint_every = 10 ** 9
+    job, _, _ = prepare_job(config, Path("."))
+    with tempfile.TemporaryDirectory() as run_dir:
+        job.run_dir = Path(run_dir)
+        ema_weights = train(job, resume=False)
+    job.net.load_state_dict(ema_weights)
+    job.net.eval()
+    return Field(job.net, job.path, config.path.prediction)

@@ -26,6 +26,7 @@ COV = A @ A.T + 0.1 * torch.eye(3, dtype=torch.float64)
 
 # One settings case per density kind a registry sampler can have.
 CASES = [SamplerSettings("euler"), SamplerSettings("heun"), SamplerSettings("dpm++2m"),
+         SamplerSettings("conjugate", conjugate_lambda=-1.0),
          SamplerSettings("ddim", eta=0.0), SamplerSettings("ddim", eta=0.5),
          SamplerSettings("ddpm"), SamplerSettings("euler-maruyama", churn=1.0),
          SamplerSettings("euler-maruyama", churn=0.0), SamplerSettings("dopri5")]
@@ -37,7 +38,7 @@ def field_for(schedule: str, mean=MEAN, cov=COV) -> GaussianDataField:
 
 def with_nfe(settings: SamplerSettings, nfe: int) -> SamplerSettings:
     return SamplerSettings(settings.name, nfe=nfe, eta=settings.eta, churn=settings.churn,
-                           grid=settings.grid)
+                           grid=settings.grid, conjugate_lambda=settings.conjugate_lambda)
 
 
 def test_cases_cover_every_sampler_and_density_kind():
@@ -47,7 +48,7 @@ def test_cases_cover_every_sampler_and_density_kind():
         kinds[settings.name].add(settings.sampler.density(settings))
     assert kinds["ddim"] == {"map", "path"} and kinds["euler-maruyama"] == {"map", "path"}
     assert kinds["dopri5"] == {"ode"} and kinds["ddpm"] == {"path"}
-    assert all(kinds[name] == {"map"} for name in ("euler", "heun", "dpm++2m"))
+    assert all(kinds[name] == {"map"} for name in ("euler", "heun", "dpm++2m", "conjugate"))
 
 
 def run_map(field, settings, x0):

@@ -8,7 +8,8 @@ import torch
 
 from heatbath.generative.analytic_field import GaussianDataField
 from heatbath.paths import build_path
-from heatbath.samplers import SAMPLERS, SamplerSettings, draw_samples, dpm_solver_2m, euler, heun, time_grid
+from heatbath.samplers import (SAMPLERS, SamplerSettings, conjugate, ddim, draw_samples,
+                               dpm_solver_2m, euler, heun, time_grid)
 
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
 COV = torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=torch.float64)
@@ -65,6 +66,19 @@ def test_heun_on_edm_karras_grid_is_second_order():
     assert -np.polyfit(np.log(steps), np.log(errors), 1)[0] == pytest.approx(2.0, abs=0.3)
 
 
+@pytest.mark.parametrize("schedule", ["vp", "edm", "linear"])
+def test_conjugate_sampler_is_ddim_at_lambda_zero_and_first_order_otherwise(schedule):
+    field = gaussian_field(schedule)
+    grid = time_grid(field.path.schedule, 10, "karras")
+    start = torch.randn(64, 2, generator=torch.Generator().manual_seed(4),
+                        dtype=torch.float64) * float(field.path.schedule.sigma(grid[:1]))
+    assert torch.allclose(conjugate(field, start, grid, lam=0.0).x, ddim(field, start, grid).x,
+                          rtol=0, atol=1e-12)
+    for lam in (1.0, 2.0):   # (λ < 0 can cancel the error pre-asymptotically: order noisy)
+        order = measured_order(lambda f, x, g: conjugate(f, x, g, lam=lam), field, "logsnr")
+        assert order == pytest.approx(1.0, abs=0.25), (lam, order)
+
+
 def assert_moments(x: torch.Tensor, mean=MEAN, cov=COV, z_max=4.5):
     x = x.to(torch.float64)
     n = x.shape[0]
@@ -83,6 +97,7 @@ SETTINGS = [   # enough evaluations that discretisation error is well below samp
     ("vp", SamplerSettings("ddim", nfe=1000, eta=0.5)),
     ("vp", SamplerSettings("ddpm", nfe=1000)),
     ("trig", SamplerSettings("euler-maruyama", nfe=1000)),
+    ("vp", SamplerSettings("conjugate", nfe=1000, conjugate_lambda=0.5)),
     ("edm", SamplerSettings("heun", nfe=101)),
     ("ve", SamplerSettings("heun", nfe=101)),
     ("interpolant", SamplerSettings("dopri5", nfe=1)),
@@ -134,7 +149,8 @@ class CountingField:
 
 
 NFE_SCHEDULES = {"euler": "linear", "heun": "edm", "dpm++2m": "vp", "ddim": "cosine",
-                 "ddpm": "vp", "euler-maruyama": "cosine", "dopri5": "linear"}
+                 "ddpm": "vp", "euler-maruyama": "cosine", "dopri5": "linear",
+                 "conjugate": "linear"}
 
 
 def test_nfe_cases_cover_the_registry():
@@ -154,7 +170,9 @@ def test_reported_nfe_is_exact(name, schedule):
 @pytest.mark.parametrize("changes,message", [({"eta": 1.5}, "--eta"), ({"eta": math.nan}, "--eta"),
                                              ({"churn": -1.0}, "--churn"),
                                              ({"churn": math.inf}, "--churn"),
-                                             ({"rtol": 0.0}, "rtol"), ({"nfe": 0}, "--nfe")])
+                                             ({"rtol": 0.0}, "rtol"), ({"nfe": 0}, "--nfe"),
+                                             ({"conjugate_lambda": math.inf},
+                                              "--conjugate-lambda")])
 def test_settings_out_of_range_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         SamplerSettings("ddim", **{"nfe": 10, **changes}).validate()

@@ -25,6 +25,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras or logsnr"),
            eta: Optional[float] = typer.Option(None, "--eta"),
            churn: Optional[float] = typer.Option(None, "--churn"),
+           conjugate_lambda: Optional[float] = typer.Option(
+               None, "--conjugate-lambda", help="λ of --sampler conjugate (0 = DDIM)"),
            clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
                                                help="clamp denoised estimates to the data range"),
            device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
@@ -42,18 +44,20 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
 
         refuse_gpu_for_energy(device)
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
-                             log_q=log_q or None, grid=grid, eta=eta, churn=churn, clip=clip)
+                             log_q=log_q or None, grid=grid, eta=eta, churn=churn,
+                             conjugate_lambda=conjugate_lambda, clip=clip)
 
         path = sample_energy_run(run_dir, n=n, seed=seed, out=out)
         echo(f"{n} weighted samples -> {path}", quiet)
         return
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
-                        churn=churn, clip=clip, device=device, quiet=quiet)
+                        churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
+                        device=device, quiet=quiet)
 
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
-                        eta, churn, clip, device, quiet) -> None:
+                        eta, churn, conjugate_lambda, clip, device, quiet) -> None:
     import numpy as np
 
     from heatbath.core.progress import counter_bar
@@ -63,7 +67,8 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
 
     run = load_run(run_dir, device)
     s = run.config.sample
-    settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn)
+    settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn,
+                          conjugate_lambda=conjugate_lambda)
     condition = parse_condition(run, cond, n)
     if guidance is None:   # [sample] guidance is the run's default, used only with --cond
         guidance = s.guidance if condition is not None else 0.0

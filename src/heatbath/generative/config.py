@@ -102,6 +102,8 @@ class SampleConfig:
     grid: str = "auto"
     eta: float = setting(0.0, Bounds(0, 1))
     churn: float = setting(1.0, Bounds(0, high_open=True))
+    # λ of the conjugate sampler (λ-DDIM); 0 is DDIM
+    conjugate_lambda: float = 0.0
     # default --guidance of `heatbath sample` (needs --cond)
     guidance: float = 0.0
     # clamp the denoised x̂₁ to the training data's range
@@ -115,7 +117,8 @@ class SampleConfig:
         from heatbath.samplers import SamplerSettings
 
         values = {"name": self.sampler, "nfe": self.nfe, "grid": self.grid, "eta": self.eta,
-                  "churn": self.churn, "rtol": self.rtol, "atol": self.atol}
+                  "churn": self.churn, "conjugate_lambda": self.conjugate_lambda,
+                  "rtol": self.rtol, "atol": self.atol}
         values.update({k: v for k, v in changes.items() if v is not None})
         return SamplerSettings(**values)
 

@@ -15,7 +15,7 @@ import torch
 from heatbath.core import rng
 from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_range, sigma_at
 from heatbath.samplers.grids import default_grid, time_grid
-from heatbath.samplers.ode import adaptive, dpm_solver_2m, euler, heun
+from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
 from heatbath.samplers.registry import SAMPLERS, Sampler
 from heatbath.samplers.returned import DENSITY_MEANING, returned_log_q
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
@@ -30,6 +30,7 @@ class SamplerSettings:
     grid: str | None = None        # None: the path's default (karras for σ-paths, else uniform)
     eta: float = 0.0               # DDIM stochasticity
     churn: float = 1.0             # Euler–Maruyama diffusion scale (0 = ODE)
+    conjugate_lambda: float = 0.0  # λ of the conjugate sampler (λ-DDIM; 0 = DDIM)
     rtol: float = 1e-5             # dopri5 tolerances
     atol: float = 1e-5
 
@@ -45,6 +46,9 @@ class SamplerSettings:
         if not 0.0 <= self.churn < math.inf:
             raise ValueError(f"--churn must be a finite number >= 0 (0: the ODE), "
                              f"got {self.churn}")
+        if not math.isfinite(self.conjugate_lambda):
+            raise ValueError(f"--conjugate-lambda must be a finite number, got "
+                             f"{self.conjugate_lambda}")
         for key, value in (("rtol", self.rtol), ("atol", self.atol)):
             if not 0.0 < value < math.inf:
                 raise ValueError(f"sample.{key} must be a positive number, got {value}")
@@ -86,8 +90,8 @@ def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
     t_lo, _ = safe_time_range(field.path, field.prediction)
     reaches_zero = sigma_at(field, 1.0) == 0.0
     kind = settings.grid or default_grid(field.path.schedule.name)
-    if settings.name == "euler-maruyama" and kind == "uniform" and t_lo == 0.0:
-        kind = "karras"   # the SDE's diffusion is infinite where α = 0
+    if settings.sampler.needs_signal and kind == "uniform" and t_lo == 0.0:
+        kind = "karras"   # EM's diffusion and the conjugate variable x/α are infinite at α = 0
     steps = steps_for_nfe(settings, reaches_zero)
     return time_grid(field.path.schedule, steps, kind, t_start=t_lo if t_lo > 0 else None)
 
@@ -166,4 +170,4 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
 
 __all__ = ["SAMPLERS", "Sampler", "SamplerSettings", "SamplerResult", "draw_samples",
            "DENSITY_MEANING", "time_grid",
-           "euler", "heun", "dpm_solver_2m", "ddim", "ddpm", "euler_maruyama", "adaptive"]
+           "euler", "heun", "dpm_solver_2m", "conjugate", "ddim", "ddpm", "euler_maruyama", "adaptive"]

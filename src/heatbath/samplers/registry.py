@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.samplers.ode import adaptive, dpm_solver_2m, euler, heun
+from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 
 
@@ -37,6 +37,7 @@ class Sampler:
     adaptive: bool
     density: Callable[[object], str]
     summary: str
+    needs_signal: bool = False   # divides by α: its grid must start where α > 0 (not uniform)
 
 
 def _never(settings) -> bool:
@@ -66,6 +67,10 @@ def _dpm_solver_2m(field, x, grid, noise, settings, trace=None):
     return dpm_solver_2m(field, x, grid)
 
 
+def _conjugate(field, x, grid, noise, settings, trace=None):
+    return conjugate(field, x, grid, lam=settings.conjugate_lambda)
+
+
 def _ddim(field, x, grid, noise, settings, trace=None):
     return ddim(field, x, grid, noise, eta=settings.eta, trace=trace)
 
@@ -93,6 +98,9 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
             "EDM's Heun (Algorithm 1); last step to σ = 0 is Euler"),
     Sampler("dpm++2m", _dpm_solver_2m, "2", 1, _never, False, _map,
             "DPM-Solver++(2M), data prediction, multistep"),
+    Sampler("conjugate", _conjugate, "1", 1, _never, False, _map,
+            "λ-DDIM conjugate integrator (Pandey et al. 2024), --conjugate-lambda λ (0 = DDIM)",
+            needs_signal=True),
     Sampler("ddim", _ddim, "1", 1, lambda s: s.eta > 0, False,
             _map_unless(lambda s: s.eta > 0), "DDIM, --eta from 0 (deterministic) to 1"),
     Sampler("ddpm", _ddpm, "1", 1, _always, False, lambda s: "path",
@@ -101,7 +109,8 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     # scheme's (density "map").
     Sampler("euler-maruyama", _euler_maruyama, "1/2 (strong)", 1, _always, False,
             _map_unless(lambda s: s.churn > 0),
-            "reverse SDE with diffusion --churn × the forward process's (0 = ODE)"),
+            "reverse SDE with diffusion --churn × the forward process's (0 = ODE)",
+            needs_signal=True),
     Sampler("dopri5", _adaptive_step, "5 (adaptive)", 0, _never, True, lambda s: "ode",
             "torchdiffeq, tolerances sample.rtol / sample.atol"),
 )}
