@@ -105,12 +105,13 @@ def returned_log_q(field, run: Callable, x0: torch.Tensor, grid: torch.Tensor,
         states = [start] + [state for state, _ in trace[:m]]
         log_det = log_abs_det(x, states[m], tangent_basis(field.path, x))
     log_q = prior_log_prob(field.path, start.detach(), times[0]).double() - log_det
-    for k in range(m):   # the noise each stochastic step drew, over its kernel's width
-        log_q = log_q + (field.path.noise.log_prob(noise(k)) -
-                         field.path.noise.dim(x) * math.log(trace[k][1])).double()
     for k in range(m):
-        log_q = log_q - backward_kernel_log_density(field.path, states[k].detach(), times[k],
-                                                    states[k + 1].detach(),
-                                                    times[k + 1]).double()
+        # forward: the noise step k drew, over its kernel's width; backward: the noising
+        # process taking x_{k+1} back to x_k
+        forward = (field.path.noise.log_prob(noise(k)) -
+                   field.path.noise.dim(x) * math.log(trace[k][1]))
+        backward = backward_kernel_log_density(field.path, states[k].detach(), times[k],
+                                               states[k + 1].detach(), times[k + 1])
+        log_q = log_q + (forward - backward).double()
     return x.detach(), log_q, nfe
 
