@@ -2,6 +2,7 @@
 per-site values are in the unit of their totals."""
 
 import json
+import math
 
 import pytest
 
@@ -37,3 +38,24 @@ def test_ising_per_site_values_share_the_unit_of_their_totals():
     assert exact.extra["energy_per_site"] == pytest.approx(exact.energy_mean / sites, rel=1e-12)
     assert exact.extra["heat_capacity_per_site"] == pytest.approx(exact.heat_capacity / sites)
     assert exact.extra["log_z_per_site"] == pytest.approx(exact.log_z / sites)
+
+
+def test_weighted_ising_runs_report_free_energy_profiles_beside_enumeration(tmp_path, cli):
+    args = ["--method", "ais", "--set", "method.steps=50", "--set", "method.samples=2000",
+            "--quiet"]
+    assert cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--out", tmp_path / "r",
+                *args])[0] == 0
+    report = json.loads(cli(["estimate", tmp_path / "r", "--json"])[1])
+    profiles = report["free_energy_profiles"]
+    assert set(profiles) == {"m", "energy_per_site"}
+    for profile in profiles.values():
+        assert len(profile["values"]) == len(profile["beta_f"]) == len(profile["exact"]) >= 5
+        for beta_f, stderr, exact in zip(profile["beta_f"], profile["stderr"],
+                                         profile["exact"]):
+            if math.exp(-exact) > 0.05:       # well-visited values: within the error bar
+                assert abs(beta_f - exact) < 4.5 * stderr
+    # a lattice too large to enumerate reports the profiles without 'exact'
+    assert cli(["fit", "--target", "ising2d:L=6,beta=0.3", "--out", tmp_path / "big",
+                *AIS])[0] == 0
+    big = json.loads(cli(["estimate", tmp_path / "big", "--json"])[1])
+    assert "exact" not in big["free_energy_profiles"]["m"]

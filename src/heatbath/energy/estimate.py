@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from heatbath.core.errors import UserError
@@ -18,6 +19,7 @@ from heatbath.core.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
+from heatbath.estimators.profiles import free_energy_profile
 from heatbath.mcmc.spins import magnetisation
 from heatbath.core.records import EnergyResultRecord
 from heatbath.energy.run import load_energy_run
@@ -50,6 +52,11 @@ ENERGY_CONVENTIONS = {
     "distance_w2": "W2 (not squared) between the pooled interparticle-distance histograms "
                    "(all pairs i<j) of the unweighted samples and of up to 5000 training "
                    "samples, in the target's length unit",
+    "free_energy_profiles": "beta*F(v) = -ln P(v) in nats, not shifted, of the mean spin m "
+                            "and of U/N (kT per site) over their distinct values, P the "
+                            "self-normalised weight of the samples at v; stderr by the delta "
+                            "method; only visited values; 'exact' (enumeration, <= 20 spins) "
+                            "at the same values",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
@@ -94,6 +101,7 @@ class EnergyEstimates:
     measure: str = ""                         # the state space's measure that Z refers to
     energy_w2: Estimate | None = None         # vs the training samples' energies (cnf)
     distance_w2: Estimate | None = None       # vs their pair distances (cnf on particles)
+    profiles: dict | None = None              # βF(m), βF(U/N): weighted spin-lattice runs
 
     def to_json(self) -> dict:
         report = {}
@@ -107,6 +115,8 @@ class EnergyEstimates:
             report["exact"] = json.loads(json.dumps(self.exact, default=str))
         if self.tail is not None:
             report["tail"] = self.tail
+        if self.profiles is not None:
+            report["free_energy_profiles"] = self.profiles
         report.update(energy_evals=self.energy_evals, n=self.n)
         if self.log_z is not None or self.delta_log_z is not None:
             report["measure"] = self.measure
@@ -139,8 +149,10 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     if stored.weighted:
         found, tail = _weighted_estimates(log_w, energy, seed)
         if target.discrete:
-            m = magnetisation(torch.as_tensor(x)).abs().double()
-            found["abs_magnetisation"] = self_normalized(m.numpy(), log_w.numpy(), seed=seed)
+            m = magnetisation(torch.as_tensor(x)).double()
+            found["abs_magnetisation"] = self_normalized(m.abs().numpy(), log_w.numpy(),
+                                                         seed=seed)
+            found["profiles"] = spin_profiles(target, m, energy, log_w)
         log_z = found.pop("log_z_is")
         if stored.log_z is not None and n is None:   # SMC/AIS's own estimate (replica-aware)
             log_z = _stored_estimate(stored.log_z, len(log_w))
@@ -150,6 +162,21 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     if "reference_energy" in arrays:
         found.update(_reference_distances(target, x, energy, arrays, seed))
     return _typed(target, found, log_z, tail, len(log_w), stored.diagnostics)
+
+
+def spin_profiles(target, m: torch.Tensor, energy: torch.Tensor, log_w: torch.Tensor) -> dict:
+    """βF(m) and βF(U/N) from weighted spin configurations, with the exact values beside
+    them where the target enumerates its states."""
+    exact = target.exact_profiles() or {}
+    out = {}
+    for name, values in (("m", m), ("energy_per_site", energy / target.space.sites)):
+        profile = free_energy_profile(values.numpy(), log_w.numpy()).to_json()
+        if name in exact:
+            support, beta_f = exact[name]
+            lookup = dict(zip(np.round(support, 9).tolist(), beta_f.tolist()))
+            profile["exact"] = [lookup.get(v) for v in np.round(profile["values"], 9).tolist()]
+        out[name] = profile
+    return out
 
 
 def _reference_distances(target, x, energy, arrays: dict, seed: int) -> dict:
@@ -180,7 +207,8 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         free_energy_per_site=per_site, abs_magnetisation=found.get("abs_magnetisation"),
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
         unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
-        energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"))
+        energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),
+        profiles=found.get("profiles"))
 
 
 def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,

@@ -99,6 +99,11 @@ class EnergyTarget:
         """Extra per-sample arrays stored in samples.npz (aldp: φ, ψ); none by default."""
         return {}
 
+    def exact_profiles(self) -> dict | None:
+        """Exact free-energy profiles {name: (values, βF)} where the target can enumerate
+        them (small spin lattices); None by default."""
+        return None
+
     def reset_counters(self) -> None:
         self.energy_evals = 0
         self.force_evals = 0

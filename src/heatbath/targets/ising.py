@@ -15,7 +15,8 @@ from heatbath.core import checks as check
 from heatbath.targets.base import ExactValues
 from heatbath.targets.spin_lattice import SpinLattice
 from heatbath.targets.ising_exact import (K_CRITICAL, MAX_ENUMERATED_SPINS, IsingThermo,
-                                          enumerate_sample, enumerate_thermo, kaufman_thermo,
+                                          enumerate_profiles, enumerate_sample, enumerate_thermo,
+                                          kaufman_thermo,
                                           kaufman_log_z, state_sums)
 
 __all__ = ["Ising2D", "IsingThermo", "K_CRITICAL", "enumerate_sample", "enumerate_thermo",
@@ -81,6 +82,12 @@ class Ising2D(SpinLattice):
     @property
     def exact(self) -> ExactValues:
         return self._exact
+
+    def exact_profiles(self) -> dict | None:
+        """βF(m) and βF(U/N) by enumeration (≤ 20 spins); None for larger lattices."""
+        if self.L * self.M > MAX_ENUMERATED_SPINS:
+            return None
+        return enumerate_profiles(self.L, self.M, self.coupling, self.beta * self.h)
 
     def sample_exact(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         """Exact ±1 configurations by enumeration for ≤ 20 spins; None for larger lattices."""

@@ -168,6 +168,23 @@ def enumerate_thermo(L: int, M: int, K: float, beta_h: float = 0.0) -> IsingTher
     return IsingThermo(log_z, mean, float(np.sum(prob * (energy - mean) ** 2)), L * M)
 
 
+def enumerate_profiles(L: int, M: int, K: float, beta_h: float = 0.0) -> dict:
+    """Exact βF(v) = −ln P(v) of the mean spin m and of U/N (U = −K·bonds − βh·Σs, in kT)
+    over their distinct values, by enumeration: {name: (values, beta_f)}."""
+    bonds, mags, counts = _density_of_states(L, M)
+    sites = L * M
+    energy = -K * bonds - beta_h * mags
+    log_weight = np.log(counts) - energy
+    log_z = float(np.logaddexp.reduce(log_weight))
+    out = {}
+    for name, values in (("m", mags / sites), ("energy_per_site", energy / sites)):
+        support, index = np.unique(np.round(values, 9) + 0.0, return_inverse=True)
+        grouped = np.full(len(support), -np.inf)
+        np.logaddexp.at(grouped, index, log_weight)
+        out[name] = (support, log_z - grouped)
+    return out
+
+
 def enumerate_sample(L: int, M: int, K: float, beta_h: float, n: int,
                      generator: torch.Generator) -> torch.Tensor:
     """n exact draws (n, L, M) of ±1 spins (float64), by sampling the state index."""
