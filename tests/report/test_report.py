@@ -219,6 +219,23 @@ def test_ising_energy_run_shows_spins(tmp_path):
     assert "discrete" in text
 
 
+def test_weighted_ising_run_draws_free_energy_profiles(tmp_path):
+    """The profiles come from estimate.json (written by `heatbath estimate`): a figure with
+    the exact curve where it has one, none without the key."""
+    spins = np.where(np.random.default_rng(4).random((300, 4, 4)) < 0.5, -1.0, 1.0)
+    run = energy_run(tmp_path, name="ising", event_shape=[4, 4], discrete=True,
+                     log_z_value=2.55, x=spins)
+    estimate = json.loads((run / "estimate.json").read_text())
+    profile = {"values": [-1.0, 0.0, 1.0], "beta_f": [2.0, 1.0, 2.0], "stderr": [0.1] * 3,
+               "n": 300}
+    estimate["free_energy_profiles"] = {"m": {**profile, "exact": [2.1, 0.9, None]},
+                                        "energy_per_site": profile}
+    write_json(run / "estimate.json", estimate)
+    text = read_valid_html(run)
+    assert "Free-energy profiles" in headings(text)
+    assert text.count(PNG) == 6
+
+
 def test_aldp_ramachandran(tmp_path):
     rng = np.random.default_rng(4)
     angles = {"phi": rng.uniform(-np.pi, np.pi, 400), "psi": rng.uniform(-np.pi, np.pi, 400)}

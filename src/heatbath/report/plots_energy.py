@@ -79,6 +79,32 @@ def estimates_vs_exact(rows: list[tuple[str, float, float, float]]) -> str | Non
     return to_data_uri(fig)
 
 
+PROFILE_LABELS = {"m": "mean spin m", "energy_per_site": "U/N (kT)"}
+
+
+def free_energy_profiles(profiles: dict | None) -> str | None:
+    """βF(v) = −ln P(v) with 95 % error bands, one panel per order parameter, and the exact
+    profile (enumeration) in red where estimate.json carries it."""
+    if not profiles:
+        return None
+    fig, axes = new_figure(len(profiles))
+    for ax, (name, profile) in zip(axes, profiles.items()):
+        values = np.asarray(profile["values"], dtype=float)
+        beta_f = np.asarray(profile["beta_f"], dtype=float)
+        band = 1.96 * np.asarray(profile["stderr"], dtype=float)
+        ax.errorbar(values, beta_f, yerr=band, fmt="o", ms=3, capsize=2, label="weighted samples")
+        exact = profile.get("exact")
+        if exact is not None:
+            known = [(v, e) for v, e in zip(values, exact) if e is not None]
+            if known:
+                ax.plot(*zip(*known), color="tab:red", lw=1.2, label="exact (enumeration)")
+        ax.set_xlabel(PROFILE_LABELS.get(name, name), fontsize=8)
+        ax.set_ylabel("βF = −ln P", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    return to_data_uri(fig)
+
+
 def is_spin_lattice(x: np.ndarray | None) -> bool:
     """(N, L, M) configurations whose every value is ±1."""
     return (x is not None and np.ndim(x) == 3 and len(x) > 0

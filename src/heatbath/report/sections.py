@@ -88,6 +88,7 @@ def energy_sections(files: RunFiles) -> list[str]:
     return [guarded(files, "energies and weights", lambda: _weights_section(arrays, weights)),
             guarded(files, "estimates vs exact", lambda: _exact_section(files)),
             guarded(files, "spin configurations", lambda: _spins_section(arrays)),
+            guarded(files, "free-energy profiles", lambda: _profiles_section(files)),
             guarded(files, "particles", lambda: _energy_particles_section(arrays, weights)),
             guarded(files, "Ramachandran plot", lambda: _ramachandran_section(files, weights))]
 
@@ -160,6 +161,13 @@ def _spins_section(arrays: dict) -> str:
         return ""
     return html.section("Spin configurations",
                         html.figure(plots_energy.spin_grid(x), "sampled spin configurations"))
+
+
+def _profiles_section(files: RunFiles) -> str:
+    profiles = (files.estimate or {}).get("free_energy_profiles")
+    uri = plots_energy.free_energy_profiles(profiles)
+    caption = "βF(v) = −ln P(v) from the weighted samples, 95 % bands; exact in red"
+    return html.section("Free-energy profiles", html.figure(uri, caption)) if uri else ""
 
 
 def _ramachandran_section(files: RunFiles, weights) -> str:
