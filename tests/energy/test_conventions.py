@@ -54,6 +54,15 @@ def test_weighted_ising_runs_report_free_energy_profiles_beside_enumeration(tmp_
                                          profile["exact"]):
             if math.exp(-exact) > 0.05:       # well-visited values: within the error bar
                 assert abs(beta_f - exact) < 4.5 * stderr
+    # Markov chains: P(v) from the chains' fractions of time, error from their spread
+    assert cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--method", "mcmc", "--out",
+                tmp_path / "chains", "--set", "method.chains=32", "--set", "method.steps=300",
+                "--quiet"])[0] == 0
+    chains = json.loads(cli(["estimate", tmp_path / "chains", "--json"])[1])
+    profile = chains["free_energy_profiles"]["m"]
+    for beta_f, stderr, exact in zip(profile["beta_f"], profile["stderr"], profile["exact"]):
+        if math.exp(-exact) > 0.05:
+            assert abs(beta_f - exact) < 4.5 * stderr
     # a lattice too large to enumerate reports the profiles without 'exact'
     assert cli(["fit", "--target", "ising2d:L=6,beta=0.3", "--out", tmp_path / "big",
                 *AIS])[0] == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatbath.estimators.profiles import free_energy_profile
+from heatbath.estimators.profiles import chain_free_energy_profile, free_energy_profile
 from heatbath.targets.ising import Ising2D
 from heatbath.targets.ising_exact import enumerate_profiles
 
@@ -72,3 +72,16 @@ def test_equal_weights_give_the_binomial_error():
     assert np.allclose(profile.stderr, np.sqrt(np.array([0.3 * 0.7] * 2) / 100) / [0.3, 0.7])
     with pytest.raises(ValueError, match="weights"):
         free_energy_profile(values, np.zeros(99))
+
+
+def test_chain_profiles_use_the_spread_of_independent_chains():
+    target = Ising2D(L=3, M=4, beta=0.4)
+    x = target.sample_exact(32 * 500, torch.Generator().manual_seed(6)).double()
+    m = x.mean((1, 2)).reshape(32, 500).numpy()    # i.i.d. draws seen as 32 "chains"
+    profile = chain_free_energy_profile(m)
+    z = z_scores(profile, target.exact_profiles()["m"])
+    assert len(z) >= 4 and np.abs(z).max() < 4, z
+    pooled = free_energy_profile(m.reshape(-1), np.zeros(m.size))
+    assert np.allclose(profile.beta_f, pooled.beta_f)   # equal-length chains: same masses
+    with pytest.raises(ValueError, match="chains"):
+        chain_free_energy_profile(m[:1])

@@ -19,7 +19,7 @@ from heatbath.core.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
-from heatbath.estimators.profiles import free_energy_profile
+from heatbath.estimators.profiles import chain_free_energy_profile, free_energy_profile
 from heatbath.mcmc.spins import magnetisation
 from heatbath.core.records import EnergyResultRecord
 from heatbath.energy.run import load_energy_run
@@ -53,10 +53,12 @@ ENERGY_CONVENTIONS = {
                    "(all pairs i<j) of the unweighted samples and of up to 5000 training "
                    "samples, in the target's length unit",
     "free_energy_profiles": "beta*F(v) = -ln P(v) in nats, not shifted, of the mean spin m "
-                            "and of U/N (kT per site) over their distinct values, P the "
-                            "self-normalised weight of the samples at v; stderr by the delta "
-                            "method; only visited values; 'exact' (enumeration, <= 20 spins) "
-                            "at the same values",
+                            "and of U/N (kT per site) over their distinct values; P the "
+                            "self-normalised weight of the samples at v (stderr: delta "
+                            "method), or for Markov chains the mean over chains of each "
+                            "chain's fraction of time at v (stderr: spread of the chains); "
+                            "only visited values; 'exact' (enumeration, <= 20 spins) at the "
+                            "same values",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
@@ -159,18 +161,28 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     else:
         found = _chain_estimates(arrays)
         log_z = _stored_estimate(stored.log_z, len(log_w))
+        if target.discrete and n is None and "energy_traces" in arrays:
+            chains = arrays["energy_traces"].shape[0]   # samples are stored chain-major
+            m = magnetisation(torch.as_tensor(x)).double()
+            found["profiles"] = spin_profiles(target, m.reshape(chains, -1),
+                                              energy.reshape(chains, -1), None)
     if "reference_energy" in arrays:
         found.update(_reference_distances(target, x, energy, arrays, seed))
     return _typed(target, found, log_z, tail, len(log_w), stored.diagnostics)
 
 
-def spin_profiles(target, m: torch.Tensor, energy: torch.Tensor, log_w: torch.Tensor) -> dict:
-    """βF(m) and βF(U/N) from weighted spin configurations, with the exact values beside
-    them where the target enumerates its states."""
+def spin_profiles(target, m: torch.Tensor, energy: torch.Tensor,
+                  log_w: torch.Tensor | None) -> dict:
+    """βF(m) and βF(U/N) from weighted spin configurations (log_w), or from (chains, steps)
+    Markov-chain values (log_w None), with the exact values beside them where the target
+    enumerates its states."""
     exact = target.exact_profiles() or {}
     out = {}
     for name, values in (("m", m), ("energy_per_site", energy / target.space.sites)):
-        profile = free_energy_profile(values.numpy(), log_w.numpy()).to_json()
+        if log_w is None:
+            profile = chain_free_energy_profile(values.numpy()).to_json()
+        else:
+            profile = free_energy_profile(values.numpy(), log_w.numpy()).to_json()
         if name in exact:
             support, beta_f = exact[name]
             lookup = dict(zip(np.round(support, 9).tolist(), beta_f.tolist()))
