@@ -109,7 +109,8 @@ def make_scheduler(kind: str, path):
                                    prediction_type="epsilon")
 
 
-def diffusers_samples(field: Field, kind: str, steps: int, n: int) -> tuple[torch.Tensor, int]:
+def diffusers_samples(field: Field, kind: str, steps: int, n: int,
+                      event_shape: tuple = (2,)) -> tuple[torch.Tensor, int]:
     scheduler = make_scheduler(kind, field.path)
     scheduler.set_timesteps(steps)
     model = DiscreteEpsModel(field, scheduler.alphas_cumprod)
@@ -117,7 +118,8 @@ def diffusers_samples(field: Field, kind: str, steps: int, n: int) -> tuple[torc
     # The same starting points as heatbath's samplers (common random numbers): heatbath's
     # per-sample noise at the scheduler's first time, ≈ N(0, I) = diffusers' own x_T for VP.
     t_first = float(model.times[int(scheduler.timesteps[0])])
-    x = initial_noise(field.path, t_first, torch.arange(n), (2,), SAMPLE_SEED, torch.float32)
+    x = initial_noise(field.path, t_first, torch.arange(n), event_shape, SAMPLE_SEED,
+                      torch.float32)
     with torch.no_grad():
         for timestep in scheduler.timesteps:
             x = scheduler.step(model(x, timestep), timestep, x, generator=generator).prev_sample
