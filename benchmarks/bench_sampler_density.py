@@ -35,12 +35,12 @@ import torch  # noqa: E402
 
 from heatbath.datasets.toys import eight_gaussians_log_density  # noqa: E402
 from heatbath.estimators.tail import weight_tail_diagnostic  # noqa: E402
-from heatbath.generative.analytic_field import GaussianDataField  # noqa: E402
+from heatbath.generative.analytic_field import (GaussianDataField,  # noqa: E402
+                                                sampler_output_law)
 from heatbath.generative.config import RunConfig  # noqa: E402
 from heatbath.generative.field import Field  # noqa: E402
 from heatbath.paths import build_path  # noqa: E402
-from heatbath.samplers import (SamplerSettings, draw_samples, end_time, finish,  # noqa: E402
-                               sampler_grid)
+from heatbath.samplers import SamplerSettings, draw_samples  # noqa: E402
 from heatbath.samplers.likelihood import log_likelihood  # noqa: E402
 
 SAMPLERS = (SamplerSettings("euler"), SamplerSettings("heun"), SamplerSettings("dpm++2m"),
@@ -78,20 +78,6 @@ def with_nfe(settings: SamplerSettings, nfe: int) -> SamplerSettings:
     return SamplerSettings(settings.name, nfe=nfe, eta=settings.eta, churn=settings.churn)
 
 
-def pushforward_mean_log_q(field, settings, x: torch.Tensor) -> float:
-    """Mean log-density of the map sampler's true (Gaussian) output law at its samples."""
-    grid = sampler_grid(field, settings)
-    points = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64)
-    images = finish(field, settings.sampler.step(field, points, grid, None, settings).x,
-                    end_time(field, settings, grid))[0]
-    offset, jacobian = images[0], (images[1:] - images[0]).T
-    t0 = torch.tensor(float(grid[0]), dtype=torch.float64)
-    alpha, sigma = float(field.path.schedule.alpha(t0)), float(field.path.schedule.sigma(t0))
-    law = torch.distributions.MultivariateNormal(offset + jacobian @ (alpha * MEAN),
-                                                 (sigma ** 2 + alpha ** 2) * jacobian @ jacobian.T)
-    return float(law.log_prob(x).mean())
-
-
 def gaussian_rows(n: int) -> list[list[object]]:
     field = GaussianDataField(build_path("vp", sigma_data=1.0, data_mean=MEAN), MEAN, COV)
     p = torch.distributions.MultivariateNormal(MEAN, COV)
@@ -107,8 +93,9 @@ def gaussian_rows(n: int) -> list[list[object]]:
             f = drawn.x.pow(2).sum(1)
             ours = snis(log_p - drawn.log_q, f, truth)
             ode = snis(torch.zeros_like(log_p), f, truth)   # ODE density = p: w = 1
-            true_log_q = (f"{pushforward_mean_log_q(field, settings, drawn.x):.3f}"
-                          if kind == "map" else "—")
+            true_law = sampler_output_law(field, settings) if kind == "map" else None
+            true_log_q = ("—" if true_law is None
+                          else f"{float(true_law.log_prob(drawn.x).mean()):.3f}")
             rows.append([settings.name, nfe, kind, f"{float(log_p.mean()):.3f}",
                          f"{float(drawn.log_q.mean()):.3f}" if kind == "map" else "—",
                          true_log_q, z_cell(ode), z_cell(ours),

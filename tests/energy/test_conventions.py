@@ -63,6 +63,12 @@ def test_weighted_ising_runs_report_free_energy_profiles_beside_enumeration(tmp_
     for beta_f, stderr, exact in zip(profile["beta_f"], profile["stderr"], profile["exact"]):
         if math.exp(-exact) > 0.05:
             assert abs(beta_f - exact) < 4.5 * stderr
+    # one chain has no spread to take an error bar from: no profiles, and no failure
+    assert cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--method", "mcmc", "--out",
+                tmp_path / "one", "--set", "method.chains=1", "--set", "method.steps=50",
+                "--quiet"])[0] == 0
+    assert "free_energy_profiles" not in json.loads(cli(["estimate", tmp_path / "one",
+                                                         "--json"])[1])
     # a lattice too large to enumerate reports the profiles without 'exact'
     assert cli(["fit", "--target", "ising2d:L=6,beta=0.3", "--out", tmp_path / "big",
                 *AIS])[0] == 0

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from heatbath.estimators.tail import weight_tail_diagnostic
-from heatbath.generative.analytic_field import GaussianDataField
+from heatbath.generative.analytic_field import GaussianDataField, sampler_output_law
 from heatbath.paths import build_path
 from heatbath.samplers import (SAMPLERS, SamplerSettings, draw_samples, end_time, finish,
-                               initial_noise, sampler_grid)
+                               initial_noise, run_sampler, sampler_grid)
 from heatbath.samplers.likelihood import prior_log_prob
 from heatbath.samplers.returned import MAP_DENSITY_MAX_DIM
 
@@ -55,7 +55,7 @@ def run_map(field, settings, x0):
     """The sampler's own map applied to chosen starting points (no density bookkeeping)."""
     grid = sampler_grid(field, settings)
     no_noise = lambda step: torch.zeros_like(x0)   # churn 0 still draws (and multiplies by 0)
-    result = settings.sampler.step(field, x0, grid, no_noise, settings)
+    result = run_sampler(field, x0, settings, grid, no_noise)
     return finish(field, result.x, end_time(field, settings, grid))[0]
 
 
@@ -67,27 +67,20 @@ def test_map_density_is_the_density_of_the_affine_pushforward(settings, schedule
     settings = with_nfe(settings, 4)
     drawn = draw_samples(field, 50, (3,), settings, seed=3, dtype=torch.float64,
                          with_log_q=True)
-    # The map is affine, Φ(x0) = b + J x0: read b and J off the sampler at 0 and at e_i.
-    points = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64)
-    images = run_map(field, settings, points)
-    offset, jacobian = images[0], (images[1:] - images[0]).T
-    # x0 ~ N(centre, s²I), the prior the sampler starts from (prior_log_prob's own density).
     t0 = float(sampler_grid(field, settings)[0])
     x0 = initial_noise(field.path, t0, torch.arange(50), (3,), 3, torch.float64)
-    alpha = float(field.path.schedule.alpha(torch.tensor(t0, dtype=torch.float64)))
-    sigma = float(field.path.schedule.sigma(torch.tensor(t0, dtype=torch.float64)))
-    scale2 = sigma ** 2 + alpha ** 2
-    pushed = torch.distributions.MultivariateNormal(offset + jacobian @ (alpha * MEAN),
-                                                    scale2 * jacobian @ jacobian.T)
     assert torch.allclose(drawn.x, run_map(field, settings, x0), atol=1e-12)
-    assert torch.allclose(drawn.log_q, pushed.log_prob(drawn.x), atol=1e-8)
+    law = sampler_output_law(field, settings)
+    assert torch.allclose(drawn.log_q, law.log_prob(drawn.x), atol=1e-8)
     # and it is not the ODE's density (= the data density for this exact field) at 4 NFE
     data = torch.distributions.MultivariateNormal(MEAN, COV).log_prob(drawn.x)
     assert (drawn.log_q - data).abs().max() > 1e-3
-    assert torch.allclose(prior_log_prob(field.path, x0, t0),
-                          torch.distributions.MultivariateNormal(
-                              alpha * MEAN, scale2 * torch.eye(3, dtype=torch.float64)
-                          ).log_prob(x0), atol=1e-10)
+    # the starting law the pushforward assumes is the prior the density starts from
+    alpha = float(field.path.schedule.alpha(torch.tensor(t0, dtype=torch.float64)))
+    sigma = float(field.path.schedule.sigma(torch.tensor(t0, dtype=torch.float64)))
+    start = torch.distributions.MultivariateNormal(
+        alpha * MEAN, (sigma ** 2 + alpha ** 2) * torch.eye(3, dtype=torch.float64))
+    assert torch.allclose(prior_log_prob(field.path, x0, t0), start.log_prob(x0), atol=1e-10)
 
 
 @pytest.mark.parametrize("settings", [s for s in CASES if s.sampler.density(s) != "ode"],

@@ -161,9 +161,9 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     else:
         found = _chain_estimates(arrays)
         log_z = _stored_estimate(stored.log_z, len(log_w))
-        if target.discrete and n is None and "energy_traces" in arrays:
-            chains = arrays["energy_traces"].shape[0]   # samples are stored chain-major
-            m = magnetisation(torch.as_tensor(x)).double()
+        chains = arrays["energy_traces"].shape[0] if "energy_traces" in arrays else 0
+        if target.discrete and n is None and chains >= 2:   # the error bar needs two chains
+            m = magnetisation(torch.as_tensor(x)).double()   # samples are stored chain-major
             found["profiles"] = spin_profiles(target, m.reshape(chains, -1),
                                               energy.reshape(chains, -1), None)
     if "reference_energy" in arrays:

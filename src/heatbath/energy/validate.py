@@ -76,9 +76,7 @@ def _check_cnf(config: EnergyRunConfig, target) -> None:
 def _net_fits(kind: str, target, where: str) -> None:
     """A `*.net` choice that can learn the target's configurations (the chart for non-particle
     spaces)."""
-    from heatbath.nets import NETS, fits, fitting
-
-    from heatbath.energy.methods.cnf import space_modality
+    from heatbath.nets import NETS, fits, fitting, space_modality
 
     choice(kind, ("auto", *NETS), where)
     modality = space_modality(target.space)   # other spaces than particles: the flat chart

@@ -66,3 +66,28 @@ class GaussianDataField:
         y, var = self._whitened(x, c)
         d = x.shape[1]
         return -0.5 * ((y ** 2 / var).sum(1) + torch.log(var).sum(1) + d * math.log(2 * math.pi))
+
+
+def sampler_output_law(field: GaussianDataField, settings) -> torch.distributions.MultivariateNormal:
+    """The exact law of a deterministic sampler's output on this field: every sampler step is
+    affine in x here (the field is), so the whole map is x ↦ b + Jx, read off the sampler at 0
+    and at the unit vectors, and it pushes the starting law N(α·mean, (σ² + α²σ_data²)I) of
+    `samplers.initial_noise` forward to N(b + Jα·mean, (σ² + α²σ_data²)JJᵀ). An independent
+    check of `samplers.returned`, which differentiates the sampler instead."""
+    from heatbath.samplers import end_time, finish, run_sampler, sampler_grid
+
+    dim = field.mean.shape[0]
+    grid = sampler_grid(field, settings)
+    points = torch.cat([torch.zeros(1, dim), torch.eye(dim)]).to(torch.float64)
+    no_noise = lambda step: torch.zeros_like(points)   # noqa: E731 (churn 0 still draws)
+    result = run_sampler(field, points, settings, grid, no_noise)
+    images = finish(field, result.x, end_time(field, settings, grid))[0]
+    offset, jacobian = images[0], (images[1:] - images[0]).T
+    t0 = torch.tensor(float(grid[0]), dtype=torch.float64)
+    alpha, sigma = float(field.path.schedule.alpha(t0)), float(field.path.schedule.sigma(t0))
+    centre = torch.zeros(dim, dtype=torch.float64)
+    if field.path.data_mean is not None:
+        centre = alpha * field.path.data_mean.to(torch.float64).reshape(dim)
+    scale2 = sigma ** 2 + (alpha * field.path.sigma_data) ** 2
+    return torch.distributions.MultivariateNormal(offset + jacobian @ centre,
+                                                  scale2 * jacobian @ jacobian.T)

@@ -102,7 +102,7 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
     if kind == "ode":
         _attach_log_q(run, out, cond, guidance, seed, batch_size)
     elif kind is not None:
-        out.log_q, out.likelihood_method = torch.cat(log_qs), kind
+        out.log_q = torch.cat(log_qs)
     return out
 
 

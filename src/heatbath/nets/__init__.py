@@ -25,7 +25,7 @@ from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
 __all__ = ["MLP", "HollowMLP", "UNet", "EGNN", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
-           "fits", "fitting", "resolved_net",
+           "fits", "fitting", "resolved_net", "space_modality",
            "count_parameters",
            "NetConfigError"]
 
@@ -66,6 +66,12 @@ def fitting(modality: str) -> list[str]:
 
 
 DEFAULT_NETS = {"image": "unet", "particles": "egnn"}   # every other modality: "mlp"
+
+
+def space_modality(space) -> str:
+    """What a network sees of an energy target's state space: particle configurations, or the
+    flat vectors of its chart (every other space)."""
+    return "particles" if space.kind == "centred_particles" else "vector"
 
 
 def resolved_net(kind: str, modality: str) -> str:

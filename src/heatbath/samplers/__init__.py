@@ -97,8 +97,8 @@ def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
 
 
 def run_sampler(field, x: torch.Tensor, settings: SamplerSettings, grid: torch.Tensor,
-                noise) -> SamplerResult:
-    return settings.sampler.step(field, x, grid, noise, settings)
+                noise, trace: list | None = None) -> SamplerResult:
+    return settings.sampler.step(field, x, grid, noise, settings, trace)
 
 
 def end_time(field, settings: SamplerSettings, grid: torch.Tensor) -> float:
@@ -150,7 +150,7 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
         noise = _noise_on_space(field, seed, ids, x)
 
         def run(x0, trace=None):
-            result = settings.sampler.step(field, x0, grid, noise, settings, trace)
+            result = run_sampler(field, x0, settings, grid, noise, trace)
             x, extra = finish(field, result.x, t_end)
             return x, result.nfe + extra
 

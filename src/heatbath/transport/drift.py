@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 
-
 class Drift(nn.Module):
     """b(x, t) = s·net(x/s, t) on flat states (N, D), s the base's scale (fixed, a buffer).
 

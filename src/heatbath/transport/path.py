@@ -19,10 +19,9 @@ costs network evaluations only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
-
-from typing import Callable
 
 from heatbath.annealing.bases import GaussianBase
 from heatbath.targets.base import EnergyTarget
@@ -53,7 +52,8 @@ class PathPoint:
         """∂V/∂β = U + log p0, (N,): times dβ/dt it is ∂_t V_t."""
         return self.energy + self.base_log_prob
 
-    def take(self, rows: torch.Tensor) -> "PathPoint":
+    def take(self, rows: torch.Tensor | slice) -> "PathPoint":
+        """The points at `rows` of the first axis (walkers, or grid times of stored walks)."""
         return PathPoint(self.energy[rows], self.grad_energy[rows], self.base_log_prob[rows],
                          self.base_grad[rows])
 

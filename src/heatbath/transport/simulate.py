@@ -79,8 +79,8 @@ class Trajectories:
 @dataclass(frozen=True)
 class Transported:
     """Walkers at t = 1: x (N, D) with log w (since the last resampling of their population),
-    U(x), the log Z each population banked at its resamplings, the stored walks if asked for,
-    and the drift evaluations per walker."""
+    U(x), the log Z each population banked at its resamplings, and the stored walks if asked
+    for."""
 
     x: torch.Tensor
     log_w: torch.Tensor
@@ -88,7 +88,6 @@ class Transported:
     banked: torch.Tensor | float
     n_resamples: int
     trajectories: Trajectories | None
-    drift_evals: int
 
 
 def _drift(drift: DriftFn | None, x: torch.Tensor, t: float) -> torch.Tensor:
@@ -145,8 +144,7 @@ def transport(path: AnnealedPath, drift: DriftFn | None, *, n: int, step_size: f
     if keep:
         stored.append((x, point))
     trajectories = _stack(stored) if keep else None
-    return Transported(x, log_w, point.energy, banked, n_resamples, trajectories,
-                       0 if drift is None else path.steps + 1)
+    return Transported(x, log_w, point.energy, banked, n_resamples, trajectories)
 
 
 def _stack(stored) -> Trajectories:
@@ -167,10 +165,8 @@ def path_log_weights(path: AnnealedPath, drift: DriftFn, walks: Trajectories,
     betas = path.betas.to(walks.x.dtype)
     v = points.potential(betas[:, None])                        # V_{β_k}(x_k), (K + 1, N)
     beta_next = betas[1:, None, None]
-    grad_prev = (-(1.0 - beta_next) * points.base_grad[:-1]
-                 + beta_next * points.grad_energy[:-1])         # ∇V_{β_k}(x_{k−1})
-    grad_next = (-(1.0 - beta_next) * points.base_grad[1:]
-                 + beta_next * points.grad_energy[1:])          # ∇V_{β_k}(x_k)
+    grad_prev = points.take(slice(None, -1)).grad_potential(beta_next)   # ∇V_{β_k}(x_{k−1})
+    grad_next = points.take(slice(1, None)).grad_potential(beta_next)    # ∇V_{β_k}(x_k)
     increments = log_weight_increment(walks.x[:-1], walks.x[1:], v[:-1], v[1:], grad_prev,
                                       grad_next, b[:-1], b[1:], step_size, 1.0 / path.steps,
                                       path.base.scale)

@@ -24,7 +24,7 @@ from heatbath.core.runs import DTYPES
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.flows.cnf import ContinuousFlow, data_scale, train_cnf
-from heatbath.nets import build_net, resolved_net
+from heatbath.nets import build_net, resolved_net, space_modality
 from heatbath.spaces import FreeSpace
 
 EXACT_TRAINING_SAMPLES = 20000
@@ -36,11 +36,6 @@ def model_space(problem_target, original):
     if original.space.kind == "centred_particles":
         return original.space
     return FreeSpace(problem_target.event_shape)
-
-
-def space_modality(space) -> str:
-    """What the networks see of a space: particle configurations, or flat chart vectors."""
-    return "particles" if space.kind == "centred_particles" else "vector"
 
 
 def net_kind(config, space) -> str:

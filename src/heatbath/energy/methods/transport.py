@@ -25,12 +25,12 @@ from heatbath.annealing import BETA_SCHEDULES, GaussianBase
 from heatbath.annealing.smc import pooled_weights, replica_estimates, replica_resampler
 from heatbath.core.checkpoint import load_model_weights
 from heatbath.core.runs import DTYPES
-from heatbath.energy.methods.cnf import model_space, space_modality
+from heatbath.energy.methods.cnf import model_space
 from heatbath.energy.methods.flows import remaining_budget
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.mcmc import CONTINUOUS_KERNELS, MALAParams, TemperedDensity, adapt_step_size
-from heatbath.nets import build_net, resolved_net
+from heatbath.nets import build_net, resolved_net, space_modality
 from heatbath.transport import (AnnealedPath, Drift, TransportTraining, train_transport,
                                 transport)
 
