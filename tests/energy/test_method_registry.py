@@ -14,7 +14,9 @@ SMALL = {"method.samples": 64, "method.chains": 8, "method.steps": 20, "method.b
          "flow.hidden": 8, "flow.batch_size": 32, "flow.snf_blocks": 2, "cnf.steps": 5,
          "cnf.hidden": 8, "cnf.depth": 1, "cnf.batch_size": 32, "transport.steps": 4,
          "transport.hidden": 8, "transport.depth": 1, "transport.batch_size": 16,
-         "transport.updates": 2, "transport.time_steps": 6, "transport.points": 4}
+         "transport.updates": 2, "transport.time_steps": 6, "transport.points": 4,
+         "autoregressive.steps": 3, "autoregressive.batch_size": 16, "autoregressive.layers": 1,
+         "autoregressive.channels": 4, "autoregressive.kernel": 3}
 
 
 def small_config(name: str, spec: str) -> EnergyRunConfig:
@@ -25,7 +27,7 @@ def small_config(name: str, spec: str) -> EnergyRunConfig:
     return config
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(n for n, m in METHODS.items() if not m.spins_only))
 def test_every_method_runs_and_reports_its_weight_kind(name):
     result, problem = run_method(small_config(name, "gaussian:dim=2"))
     assert result.weighted == METHODS[name].weighted
@@ -37,6 +39,20 @@ def test_every_method_runs_and_reports_its_weight_kind(name):
 def test_every_spin_capable_method_runs_on_an_ising_lattice(name):
     result, _ = run_method(small_config(name, "ising2d:L=4"))
     assert set(result.x.unique().tolist()) <= {-1.0, 1.0}
+    assert result.weighted == METHODS[name].weighted
+    assert (result.model is not None) == METHODS[name].learned
+
+
+@pytest.mark.parametrize("name", sorted(n for n, m in METHODS.items() if m.spins_only))
+def test_spin_only_methods_refuse_continuous_targets_naming_the_alternatives(name, tmp_path,
+                                                                           capsys):
+    code = main(["fit", "--target", "gaussian:dim=2", "--method", name, "--out",
+                 str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1
+    for other, method in METHODS.items():
+        assert (other in err.strip().split("use ")[-1].split(", ")) == (not method.spins_only)
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("name", sorted(n for n, m in METHODS.items() if m.continuous_only))

@@ -52,7 +52,8 @@ def test_every_update_samples_odd_lattices_exactly(name, L, M, J, h):
 def test_every_spin_method_gets_log_z_of_an_odd_lattice(name):
     target = Ising2D(L=3, M=5, J=0.8, h=0.2, beta=0.5)
     settings = {"method.steps": 60, "method.samples": 2000, "method.chains": 32,
-                "method.burn_in": 50, "method.temperatures": 8, "method.replicas": 4}
+                "method.burn_in": 50, "method.temperatures": 8, "method.replicas": 4,
+                "autoregressive.steps": 60}
     found = sample_energy(target, name, settings=settings, seed=3).estimates()
     if found.log_z is not None:
         assert abs(found.log_z.z_score(target.exact.log_z)) < 4, found.log_z

@@ -22,11 +22,11 @@ class MethodSection:
     name: str = "ais"
     # returned samples (particles; MCMC: chains × kept steps)
     samples: int = setting(2000, AT_LEAST_1)
-    # mcmc / pt / ti: independent chains
+    # mcmc / pt / ti: independent chains; autoregressive: neural MCMC chains
     chains: int = setting(64, AT_LEAST_1)
     # mcmc: steps per chain; ais/smc: annealing steps; pt: rounds; ti: steps per temperature
     steps: int = setting(200, AT_LEAST_1)
-    # mcmc / pt / ti: discarded steps (step size adapted here)
+    # mcmc / pt / ti / autoregressive's neural MCMC: discarded steps (step size adapted here)
     burn_in: int = setting(100, NON_NEGATIVE)
     thin: int = setting(1, AT_LEAST_1)
     # continuous: rwm|mala|hmc|baoab; spins: metropolis|heatbath|wolff
@@ -55,6 +55,9 @@ class MethodSection:
     # before the target evaluations made so far (step-size tuning, training data, training)
     # would exceed this; 0: no limit. The final draw of method.samples is not included.
     budget: int = setting(0, NON_NEGATIVE)
+    # β-conditioned learned samplers (autoregressive): train over β uniform in [LO, HI] at the
+    # target's J and h, so one model covers the range; [0, 0]: the target's β only
+    beta_range: list = setting([0.0, 0.0], NON_NEGATIVE)
     seed: int = 0
     dtype: str = "float64"
 
@@ -143,12 +146,38 @@ class TransportSection:
 
 
 @dataclass
+class AutoregressiveSection:
+    # the masked-convolution network (heatbath.nets.masked_conv): layers of kernel×kernel
+    # convolutions (odd kernel >= 3) with `channels` features; a site sees
+    # layers·(kernel // 2) rows above and columns aside
+    layers: int = setting(3, AT_LEAST_1)
+    channels: int = setting(16, AT_LEAST_1)
+    kernel: int = setting(5, Bounds(3, high_open=True, high=math.inf))
+    # gradient steps (what `fit --steps` sets); each draws batch_size lattices and evaluates H
+    steps: int = setting(1000, AT_LEAST_1)
+    # samples per step (>= 2: the leave-one-out baseline needs another sample)
+    batch_size: int = setting(256, Bounds(2, high_open=True, high=math.inf))
+    lr: float = setting(1e-3, POSITIVE)
+    # fraction of the steps over which the training β ramps linearly from 0 to the target
+    # (VAN-style annealing); 0: the target's β (or method.beta_range) from the first step
+    anneal: float = setting(0.0, Bounds(0, 1))
+    # h = 0 only: q₂(s) = ½(q(s) + q(−s)), drawn by flipping a draw with probability ½
+    z2: bool = False
+    # neural MCMC after training: method.chains independence Metropolis-Hastings chains with
+    # the model as proposal, method.burn_in + mcmc_steps proposals each; 0: none
+    mcmc_steps: int = setting(0, NON_NEGATIVE)
+    # the network's dtype (spins, energies and weights stay in method.dtype)
+    dtype: str = "float32"
+
+
+@dataclass
 class EnergyRunConfig:
     target: TargetSection = field(default_factory=TargetSection)
     method: MethodSection = field(default_factory=MethodSection)
     flow: FlowSection = field(default_factory=FlowSection)
     cnf: CNFSection = field(default_factory=CNFSection)
     transport: TransportSection = field(default_factory=TransportSection)
+    autoregressive: AutoregressiveSection = field(default_factory=AutoregressiveSection)
 
 
 def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:

@@ -59,6 +59,13 @@ ENERGY_CONVENTIONS = {
                             "chain's fraction of time at v (stderr: spread of the chains); "
                             "only visited values; 'exact' (enumeration, <= 20 spins) at the "
                             "same values",
+    "neural_mcmc": "independence Metropolis-Hastings chains whose proposals are the trained "
+                   "model's draws, accepted with min(1, w'/w), w = exp(-U)/q: 'acceptance' the "
+                   "fraction of accepted proposals after burn-in; 'tau_int' integrated "
+                   "autocorrelation times of U and |m| in chain steps (Sokal window, averaged "
+                   "over chains); 'energy' (<U>, kT, total) and 'abs_magnetisation' (<|m|>) "
+                   "chain means with stderr from the spread of the chains' means; not used by "
+                   "the importance-weighted keys",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
@@ -104,6 +111,7 @@ class EnergyEstimates:
     energy_w2: Estimate | None = None         # vs the training samples' energies (cnf)
     distance_w2: Estimate | None = None       # vs their pair distances (cnf on particles)
     profiles: dict | None = None              # βF(m), βF(U/N): weighted spin-lattice runs
+    neural_mcmc: dict | None = None           # the learned model as an independence proposal
 
     def to_json(self) -> dict:
         report = {}
@@ -124,6 +132,8 @@ class EnergyEstimates:
             report["measure"] = self.measure
         if self.forward_ess is not None:
             report["forward_ess"] = self.forward_ess
+        if self.neural_mcmc is not None:
+            report["neural_mcmc"] = self.neural_mcmc
         if self.unadjusted_kernel is not None:
             report["unadjusted_kernel"] = {
                 "kernel": self.unadjusted_kernel,
@@ -220,7 +230,7 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
         unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
         energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),
-        profiles=found.get("profiles"))
+        profiles=found.get("profiles"), neural_mcmc=diagnostics.get("neural_mcmc"))
 
 
 def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,

@@ -35,6 +35,11 @@ def validate(config: EnergyRunConfig, target) -> None:
         usable = ", ".join(name for name, entry in METHODS.items() if not entry.continuous_only)
         raise UserError(f"--method {m.name} needs a continuous target; for spin lattices use "
                         f"{usable}")
+    if not discrete and method.spins_only:
+        usable = ", ".join(name for name, entry in METHODS.items() if not entry.spins_only)
+        raise UserError(f"--method {m.name} learns spin lattices (e.g. --target "
+                        f"ising2d:L=16,beta=0.3); for {target.name} use {usable}")
+    _check_beta_range(config, target)
     if m.kernel != "auto":
         choice(m.kernel, SPIN_UPDATES if discrete else CONTINUOUS_KERNELS, "method.kernel")
     choice(m.schedule, BETA_SCHEDULES, "method.schedule")
@@ -48,6 +53,8 @@ def validate(config: EnergyRunConfig, target) -> None:
         _check_cnf(config, target)
     if m.name in ("nets", "cmcd"):
         _check_transport(config, target)
+    if m.name == "autoregressive":
+        _check_autoregressive(config, target)
     if m.budget and not method.budgeted:
         budgeted = ", ".join(name for name, entry in METHODS.items() if entry.budgeted)
         raise UserError(f"method.budget limits training, which {m.name} does not do (its cost "
@@ -88,6 +95,37 @@ def _net_fits(kind: str, target, where: str) -> None:
 def _check_transport(config: EnergyRunConfig, target) -> None:
     _net_fits(config.transport.net, target, "transport.net")
     choice(config.transport.dtype, DTYPES, "transport.dtype")
+
+
+def _check_beta_range(config: EnergyRunConfig, target) -> None:
+    """method.beta_range: off ([0, 0]), or LO < HI around the target's β for a method that
+    conditions on β."""
+    values = [float(v) for v in config.method.beta_range]
+    if values == [0.0, 0.0]:
+        return
+    name = config.method.name
+    if not METHODS[name].beta_conditioned:
+        takers = ", ".join(n for n, entry in METHODS.items() if entry.beta_conditioned)
+        raise UserError(f"method.beta_range trains a beta-conditioned model, which {name} does "
+                        f"not; methods that take it: {takers}")
+    if len(values) != 2 or not values[0] < values[1]:
+        raise UserError(f"method.beta_range must be LO,HI with LO < HI, got {values}")
+    if not values[0] <= target.beta <= values[1]:
+        raise UserError(f"the target's beta={target.beta:g} lies outside method.beta_range="
+                        f"{values[0]:g},{values[1]:g}; widen the range to include it")
+
+
+def _check_autoregressive(config: EnergyRunConfig, target) -> None:
+    a = config.autoregressive
+    if a.kernel % 2 == 0:
+        raise UserError(f"autoregressive.kernel must be odd (a centre site), got {a.kernel}")
+    choice(a.dtype, DTYPES, "autoregressive.dtype")
+    if a.z2 and target.h != 0:
+        raise UserError(f"autoregressive.z2 symmetrises q under s -> -s, which exp(-beta*H) is "
+                        f"not with a field (h={target.h:g}); set autoregressive.z2=false")
+    if a.mcmc_steps and config.method.chains < 2:
+        raise UserError("neural MCMC (autoregressive.mcmc_steps) needs method.chains >= 2 for "
+                        "its error bars")
 
 
 def _check_method_sizes(m: MethodSection) -> None:

@@ -2,7 +2,7 @@
 
 A `Method` record says how to run it on a `Problem` and what its result is: importance weights
 or equal weights, whether it trains a sampler that `heatbath sample` can draw from again (and
-which setting `--steps` means), and whether it needs a continuous target.
+which setting `--steps` means), and whether it needs a continuous target or a spin lattice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.energy.methods import cnf, flows, sampling, transport
+from heatbath.energy.methods import autoregressive, cnf, flows, sampling, transport
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,10 @@ class Method:
     redraw: Callable | None = None
     # its training evaluates U and stops at method.budget evaluations
     budgeted: bool = False
+    # needs a spin lattice (heatbath.targets.SpinLattice); no continuous targets
+    spins_only: bool = False
+    # trains a β-conditioned model over method.beta_range
+    beta_conditioned: bool = False
 
     @property
     def learned(self) -> bool:
@@ -59,6 +63,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("cmcd", transport.run_transport, True, True, False, "transport.steps",
            "CMCD: annealed Langevin + a drift learned by the log-variance loss, exact path "
            "weights", transport.redraw, True),
+    Method("autoregressive", autoregressive.run_autoregressive, True, False, True,
+           "autoregressive.steps",
+           "autoregressive masked-convolution model of spins (any L×M, optionally "
+           "β-conditioned) by reverse KL, exact q; neural MCMC", autoregressive.redraw, True,
+           spins_only=True, beta_conditioned=True),
 )}
 
 

@@ -1,0 +1,113 @@
+"""Spin Boltzmann generator: an autoregressive model of the lattice with an exact log q.
+
+A masked-convolution model (`heatbath.nets.masked_conv`, any L×M) is trained from the energy
+alone by reverse KL with the leave-one-out score-function gradient (`score_training`), then
+draws method.samples lattices with their exact log q. The weights log w = −βH(s) − log q(s)
+have E_q[w] = Z, so log Z, βF/N and every self-normalised observable are unbiased however far
+training got (the ESS says how far). With method.beta_range the model is conditioned on β and
+trained over the whole range at the target's J and h.
+
+With autoregressive.mcmc_steps the model is also the proposal of independence
+Metropolis–Hastings chains (`heatbath.mcmc.independence`): the run's result.json and
+`estimate --json` report them under "neural_mcmc" (acceptance, τ_int, chain means).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from heatbath.core.checkpoint import load_model_weights
+from heatbath.core.runs import DTYPES
+from heatbath.energy.methods.flows import remaining_budget
+from heatbath.energy.methods.score_training import TrainingBetas, train_reverse_kl
+from heatbath.energy.problem import Problem
+from heatbath.energy.results import EnergyResult
+from heatbath.estimators.autocorr import chain_mean_estimate, integrated_time
+from heatbath.mcmc.independence import independence_chains
+from heatbath.mcmc.spins import magnetisation
+from heatbath.nets.masked_conv import MaskedConvSpins
+
+
+def beta_range(config) -> tuple[float, float] | None:
+    """method.beta_range as (low, high), or None when it is off ([0, 0])."""
+    low, high = (float(v) for v in config.method.beta_range)
+    return None if low == high == 0 else (low, high)
+
+
+def build_model(config) -> MaskedConvSpins:
+    """The model config describes (weights as initialised from method.seed)."""
+    a = config.autoregressive
+    model = MaskedConvSpins(layers=a.layers, channels=a.channels, kernel=a.kernel,
+                            conditioned=beta_range(config) is not None, z2=a.z2,
+                            generator=torch.Generator().manual_seed(config.method.seed))
+    return model.to(DTYPES[a.dtype])
+
+
+def weighted_draw(model: MaskedConvSpins, lattice, n: int, generator: torch.Generator,
+                  dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """n lattices from the model at the lattice's β: x, log_q, energy U = βH and
+    log w = −U − log q (the lattice's own energy, counted)."""
+    spins, log_q = model.sample(n, lattice.L, lattice.M, lattice.beta, generator)
+    spins = spins.to(dtype)
+    energy = lattice.energy(spins)
+    return {"x": spins, "log_w": (-energy - log_q).to(dtype), "energy": energy,
+            "log_q": log_q.to(dtype)}
+
+
+def run_autoregressive(problem: Problem) -> EnergyResult:
+    config, target = problem.config, problem.target
+    a, m = config.autoregressive, config.method
+    model = build_model(config)
+    low, high = beta_range(config) or (target.beta, target.beta)
+    betas = TrainingBetas(low, high, round(a.anneal * a.steps))
+    spin_model = problem.spin_model()
+    log = train_reverse_kl(model, (target.L, target.M),
+                           lambda s: spin_model.energy(s.to(problem.dtype)), betas,
+                           steps=a.steps, batch_size=a.batch_size, lr=a.lr,
+                           generator=problem.generator, budget=remaining_budget(problem))
+    drawn = weighted_draw(model, target, m.samples, problem.generator, problem.dtype)
+    diagnostics = {"training_energy_evals": log.energy_evals, "skipped_steps": log.skipped_steps,
+                   "final_training_ess": log.final_ess, "budget_reached": log.budget_reached}
+    if a.mcmc_steps:
+        diagnostics["neural_mcmc"] = neural_mcmc(model, target, config, problem.generator,
+                                                 problem.dtype)
+    metrics = [{"step": s, "loss": l, "ess": e}
+               for s, l, e in zip(log.steps, log.losses, log.ess)]
+    return EnergyResult(drawn["x"], drawn["log_w"], drawn["energy"], True,
+                        diagnostics=diagnostics, metrics=metrics, model=model)
+
+
+def neural_mcmc(model: MaskedConvSpins, lattice, config, generator: torch.Generator,
+                dtype: torch.dtype) -> dict:
+    """method.chains independence Metropolis–Hastings chains with the model as proposal:
+    1 start + method.burn_in (discarded) + autoregressive.mcmc_steps proposals each."""
+    chains, burn_in = config.method.chains, config.method.burn_in
+    steps = config.autoregressive.mcmc_steps
+    per_chain = 1 + burn_in + steps
+    drawn = weighted_draw(model, lattice, chains * per_chain, generator, dtype)
+    index, accepted = independence_chains(drawn["log_w"].reshape(chains, per_chain), generator)
+    kept = slice(1 + burn_in, None)
+
+    def trace(values: torch.Tensor):
+        return values.reshape(chains, per_chain).gather(1, index)[:, kept].double().numpy()
+
+    energy = trace(drawn["energy"])
+    abs_m = trace(magnetisation(drawn["x"]).abs())
+    return {"chains": chains, "steps": steps, "burn_in": burn_in,
+            "proposals": chains * per_chain,
+            "acceptance": float(accepted[:, kept].double().mean()),
+            "tau_int": {"energy": integrated_time(energy),
+                        "abs_magnetisation": integrated_time(abs_m)},
+            "energy": chain_mean_estimate(energy).to_json(),
+            "abs_magnetisation": chain_mean_estimate(abs_m).to_json()}
+
+
+def redraw(config, working, original, weights: Path, n: int,
+           generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """n fresh weighted lattices from a saved model (see `Method.redraw`)."""
+    model = build_model(config)
+    load_model_weights(model, weights)
+    model.eval()
+    return weighted_draw(model, working, n, generator, DTYPES[config.method.dtype])
