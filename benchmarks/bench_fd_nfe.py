@@ -1,13 +1,15 @@
 """Fréchet distance against NFE on digits: heatbath's ODE samplers and diffusers' DPM-Solver++
 driving one model trained once in this script.
 
-    .venv/bin/python benchmarks/bench_fd_nfe.py            # ~16 min on one core
-    .venv/bin/python benchmarks/bench_fd_nfe.py --quick    # smoke run, ~4 min
+    .venv/bin/python benchmarks/bench_fd_nfe.py            # ~45 min on one core
+    .venv/bin/python benchmarks/bench_fd_nfe.py --quick    # smoke run, ~10 min
 
-Model: heatbath's U-Net on builtin:digits (all 1797 images, 8×8), VP path with ε-prediction
-(the continuous-time limit of DDPM's linear β schedule), heatbath's own loop with EMA. The
-diffusers contender is DPMSolverMultistepScheduler(dpmsolver++, order 2) on the same network,
-through the discrete-timestep mapping of `bench_sampler_quality.py` (which states it).
+Models: heatbath's U-Net on builtin:digits (all 1797 images, 8×8), trained with heatbath's own
+loop and EMA for the same number of steps on three paths: VP with ε-prediction (the
+continuous-time limit of DDPM's linear β schedule), and the phase-space paths CLD and PSLD
+(hybrid score matching, the U-Net sees (x, v) as 2 channels). The diffusers contender is
+DPMSolverMultistepScheduler(dpmsolver++, order 2) on the VP network, through the
+discrete-timestep mapping of `bench_sampler_quality.py` (which states it).
 
 Metric: FD² (the FID convention, squared) between Gaussian fits of 32 features of heatbath's
 own digits classifier (`generative.features`, seeded, cached; held-out accuracy in the table's
@@ -15,9 +17,9 @@ header) for N samples against N of the 1797 images; the floor is the same FD² b
 disjoint halves of the images (N each). FD² is biased upward at finite N: read it beside the
 floor. Samples share their starting noise across samplers (common random numbers).
 
-The phase-space samplers (CLD/PSLD with splitting and conjugate integrators) that the issue
-asks to compare are not in heatbath yet; λ-DDIM (`--sampler conjugate`) is the ordinary-
-diffusion conjugate integrator.
+The phase-space rows sample the CLD and PSLD models with the splitting integrator (the reverse
+SDE) and the conjugate integrator (the probability-flow ODE around the Gaussian model);
+λ-DDIM rows are the ordinary-diffusion conjugate integrator on the VP model.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ OURS = (("heatbath heun (karras grid, EDM)", SamplerSettings("heun", grid="karra
         ("heatbath conjugate λ = +1", SamplerSettings("conjugate", conjugate_lambda=1.0)))
 
 
-def train_digits(steps: int):
+PHASE = (("splitting", SamplerSettings("splitting")), ("conjugate", SamplerSettings("conjugate")))
+
+
+def train_digits(steps: int, path: str = "vp"):
     config = RunConfig()
     config.data.source = "builtin:digits"
-    config.path.name, config.path.prediction = "vp", "eps"
+    config.path.name, config.path.prediction = path, "eps"
+    config.sample.sampler = "conjugate" if path in ("cld", "psld") else "heun"
     config.train.steps, config.train.seed = steps, 0
     return trained_field(config)
 
@@ -79,6 +85,13 @@ def main() -> None:
             for label, settings in OURS for nfe in NFES]
     runs += [("diffusers DPMSolver++ 2M", nfe,
               lambda k=nfe: diffusers_samples(field, "dpm", k, n, (1, 8, 8))) for nfe in NFES]
+    for path in ("cld", "psld"):
+        started = time.perf_counter()
+        phase_field = train_digits(steps, path)
+        log(f"trained the {path} model ({steps} steps) in {time.perf_counter() - started:.0f} s")
+        runs += [(f"heatbath {path} {label}", nfe,
+                  lambda s=settings, k=nfe, f=phase_field: _ours(f, with_nfe(s, k), n))
+                 for label, settings in PHASE for nfe in NFES]
     for label, nfe, run in runs:
         started = time.perf_counter()
         x, used = run()
@@ -94,8 +107,8 @@ def main() -> None:
               f"{features.description['held_out_accuracy']:.3f}; samples clamped to the data "
               f"range [-1, 1] before the classifier sees them.")
     write_report("bench_fd_nfe" + ("_quick" if args.quick else ""),
-                 f"Fréchet distance (FD², squared) vs NFE on digits, VP/ε U-Net ({steps} "
-                 f"steps)", THREADS, [header + "\n\n" + table])
+                 f"Fréchet distance (FD², squared) vs NFE on digits, VP/ε, CLD and PSLD U-Nets "
+                 f"({steps} steps each)", THREADS, [header + "\n\n" + table])
 
 
 def _ours(field, settings: SamplerSettings, n: int):

@@ -105,7 +105,7 @@ def trained_field(config):
     (checkpoints off: the benchmarks time and score the model, not the run directory)."""
     import tempfile
 
-    from heatbath.generative.field import Field
+    from heatbath.generative.field import make_field
     from heatbath.generative.fit import prepare_job
     from heatbath.generative.train import train
 
@@ -116,4 +116,4 @@ def trained_field(config):
         ema_weights = train(job, resume=False)
     job.net.load_state_dict(ema_weights)
     job.net.eval()
-    return Field(job.net, job.path, config.path.prediction)
+    return make_field(job.net, job.path, config.path.prediction)

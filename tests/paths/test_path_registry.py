@@ -21,11 +21,15 @@ def test_registry_defaults_are_valid_choices(name):
     assert (config.path.prediction, config.path.time_sampling, config.sample.grid) == \
         (kind.prediction, kind.time_sampling, kind.grid)
     path = make_path(config, 1.0, None)
-    assert path.schedule.name == kind.schedule
+    if kind.process is not None:
+        assert path.is_phase_space and path.process.name == kind.process
+    else:
+        assert path.schedule.name == kind.schedule
     assert path.noise.is_gaussian == (kind.noise == "gaussian")
 
 
-@pytest.mark.parametrize("name", sorted(n for n, k in PATHS.items() if k.noise == "gaussian"))
+@pytest.mark.parametrize("name", sorted(n for n, k in PATHS.items()
+                                        if k.noise == "gaussian" and k.process is None))
 def test_exact_field_sampled_on_every_gaussian_path_is_finite(name):
     mean, cov = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
     field = GaussianDataField(build_path(name), mean, cov)

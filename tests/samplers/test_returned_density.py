@@ -42,7 +42,7 @@ def with_nfe(settings: SamplerSettings, nfe: int) -> SamplerSettings:
 
 
 def test_cases_cover_every_sampler_and_density_kind():
-    assert {s.name for s in CASES} == set(SAMPLERS)
+    assert {s.name for s in CASES} == {n for n, s in SAMPLERS.items() if not s.phase_only}
     kinds = {s.name: set() for s in CASES}
     for settings in CASES:
         kinds[settings.name].add(settings.sampler.density(settings))

@@ -91,3 +91,84 @@ def sampler_output_law(field: GaussianDataField, settings) -> torch.distribution
     scale2 = sigma ** 2 + (alpha * field.path.sigma_data) ** 2
     return torch.distributions.MultivariateNormal(offset + jacobian @ centre,
                                                   scale2 * jacobian @ jacobian.T)
+
+
+class GaussianPhaseField:
+    """The optimal ε-predictor of a phase-space path for data x₀ ~ N(mean, diag(var)) on
+    vectors: u_s = (x, v) is Gaussian per coordinate with mean Φ·(m, 0) and covariance
+    C = Φ·diag(var, 0)·Φᵀ + K (K the hybrid-score-matching kernel's), so ∇log p = −C⁻¹(u − μ)
+    and E[ε | u] = Lᵀ·C⁻¹·(u − μ) with K = L·Lᵀ. A `PhaseField` without a network."""
+
+    prediction = "eps"
+    net = None
+
+    def __init__(self, path, mean: torch.Tensor, var: torch.Tensor) -> None:
+        self.path = path
+        self.mean = mean.to(torch.float64).reshape(1, -1)
+        self.var = var.to(torch.float64).reshape(1, -1)
+
+    def marginal(self, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ (B, 2, D), C (B, D, 2, 2)) of u at times t."""
+        t = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+        c = self.path.coefficients(t)
+        phi, kernel = c.phi[:, None], (c.chol @ c.chol.transpose(-1, -2))[:, None]
+        column = phi[..., :, 0]                                    # (B, 1, 2)
+        cov = kernel + self.var[..., None, None] * column[..., :, None] * column[..., None, :]
+        mu = column.transpose(1, 2) * self.mean[:, None, :]        # (B, 2, D)
+        return mu, cov
+
+    def _whitened(self, u: torch.Tensor, t):
+        t = torch.as_tensor(t, dtype=torch.float64)
+        t = t.expand(u.shape[0]) if t.dim() == 0 else t.reshape(-1)
+        mu, cov = self.marginal(t)
+        x, v = (part.to(torch.float64) for part in u.chunk(2, dim=1))
+        centred = torch.stack([x - mu[:, 0], v - mu[:, 1]], -1)[..., None]   # (B, D, 2, 1)
+        return t, centred, cov
+
+    def eps(self, u: torch.Tensor, t):
+        t, centred, cov = self._whitened(u, t)
+        c = self.path.coefficients(t)
+        eps = c.chol.transpose(-1, -2)[:, None] @ torch.linalg.solve(cov, centred)
+        return torch.cat([eps[..., 0, 0], eps[..., 1, 0]], 1).to(u.dtype), c
+
+    def velocity(self, u: torch.Tensor, t) -> torch.Tensor:
+        eps, c = self.eps(u, t)
+        return self.path.velocity(u, eps, c)
+
+    def marginal_log_prob(self, u: torch.Tensor, t: float) -> torch.Tensor:
+        """log p_t(u), the exact joint density of (x, v) at time t (nats)."""
+        _, centred, cov = self._whitened(u, t)
+        quad = (centred.transpose(-1, -2) @ torch.linalg.solve(cov, centred))[..., 0, 0]
+        return -0.5 * (quad + torch.logdet(cov) + 2 * math.log(2 * math.pi)).sum(1)
+
+
+def phase_sampler_output_law(field: GaussianPhaseField, settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of u = (x, v) that a phase-space sampler returns on this field,
+    exactly: every step is affine in the state and in its Gaussian draws, so the output is
+    b + J·u₀ + Σ_k K_k·ξ_k, read off by running the sampler from 0, from the unit vectors, and
+    with one unit draw at a time; u₀ ~ N(0, Σ∞) per coordinate (`samplers.phase_start`)."""
+    from heatbath.samplers import steps_for_nfe
+    from heatbath.samplers.phase_space import phase_grid
+
+    dim = 2 * field.mean.shape[1]
+    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False))
+    draws = 2 * (len(grid) - 1) if settings.stochastic else 0
+    eye = torch.eye(dim, dtype=torch.float64)
+    start = torch.cat([torch.zeros(1, dim, dtype=torch.float64), eye,
+                       torch.zeros(draws * dim, dim, dtype=torch.float64)])
+    probe_draw = torch.arange(draws).repeat_interleave(dim)
+
+    def noise(k: int) -> torch.Tensor:
+        out = torch.zeros_like(start)
+        rows = 1 + dim + torch.nonzero(probe_draw == k).flatten()
+        out[rows] = eye
+        return out
+
+    out = settings.sampler.phase_step(field, start, grid, noise, settings, None).x
+    offset = out[0]
+    jacobian, kicks = (out[1:1 + dim] - offset).T, (out[1 + dim:] - offset).T
+    stationary = torch.block_diag(*[field.path.process.stationary] * (dim // 2))
+    order = torch.cat([torch.arange(0, dim, 2), torch.arange(1, dim, 2)])  # pairs → x…, v…
+    prior = torch.empty_like(stationary)
+    prior[order[:, None], order[None, :]] = stationary
+    return offset, jacobian @ prior @ jacobian.T + kicks @ kicks.T

@@ -52,7 +52,7 @@ class ModelConfig:
 
 @dataclass
 class PathConfig:
-    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm
+    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm | cld | psld
     name: str = "linear"
     # auto | eps | x1 | v | velocity | edm
     prediction: str = "auto"
@@ -68,6 +68,15 @@ class PathConfig:
     # vp
     beta_min: float = setting(0.1, NON_NEGATIVE)
     beta_max: float = setting(20.0, POSITIVE)
+    # cld: mass M (friction Γ = 2√M, critical damping) and constant β
+    cld_mass: float = setting(0.25, POSITIVE)
+    cld_beta: float = setting(4.0, POSITIVE)
+    # psld: friction Γ (noise in x), ν (noise in v), constant β; 1/M = (Γ − ν)²/4
+    psld_friction: float = setting(0.01, NON_NEGATIVE)
+    psld_nu: float = setting(4.01, POSITIVE)
+    psld_beta: float = setting(8.0, POSITIVE)
+    # cld / psld: v₀ ~ N(0, γM) at the data end
+    phase_gamma: float = setting(0.04, POSITIVE)
 
 
 @dataclass

@@ -44,6 +44,11 @@ DATA_CONVENTIONS = {
                         "stderr and ci95 by bootstrap; biased upward at finite n: read it "
                         "beside its floor (two halves of the held-out data, same n)",
     "nfe": "network evaluations per sample of the sampler",
+    "likelihood": "exact: q is the model's density of x; bound: a phase-space model (cld, "
+                  "psld), whose nll_per_dim and bits_per_dim are -(log q(x, v0) - log "
+                  "N(v0; 0, gamma*M)) per point with one v0 drawn each, q the joint "
+                  "probability-flow ODE density of (x, v): upper bounds on the exact "
+                  "values in expectation (Jensen), as CLD and PSLD report them",
     "n": "held-out points scored for the likelihood",
     "n_samples": "model samples drawn for the distances",
 }
@@ -99,7 +104,8 @@ def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | Non
     frechet = frechet_report(run, samples.x, heldout, seed)
     if frechet is not None:
         report["frechet_distance"] = frechet
-    report.update(nfe=samples.nfe, n=len(scored), n_samples=n_samples,
+    report.update(likelihood="bound" if run.path.is_phase_space else "exact",
+                  nfe=samples.nfe, n=len(scored), n_samples=n_samples,
                   sampler=s.sampler, dim=int(math.prod(run.event_shape)))
     report["conventions"] = {k: v for k, v in DATA_CONVENTIONS.items() if k in report}
     return report

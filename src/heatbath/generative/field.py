@@ -34,7 +34,7 @@ class Field:
         self.clip = clip    # (low, high) bounds for x̂₁, event-shaped: diffusers' clip_sample
 
     def network_output(self, x: torch.Tensor, t: torch.Tensor, c: Coefficients) -> torch.Tensor:
-        scaled = x * self.path.input_scale(c)
+        scaled = self.path.network_input(x, c)
         if self.cond is None:
             return self.net(scaled, t)
         if self.guidance == 0.0:
@@ -79,3 +79,36 @@ class Field:
         x1, z = self.path.to_data_and_noise(self.prediction, out, x, c)
         x1, z = self._clipped(x, x1, z, c)
         return Path.velocity_from(x1, z, c)
+
+
+class PhaseField(Field):
+    """A network on a phase-space path (`paths.phase_path`): it predicts the ε of u = (x, v),
+    and samplers see the probability-flow velocity over u; there is no x̂₁ to predict or clip."""
+
+    def __init__(self, net: nn.Module, path, prediction: str = "eps",
+                 cond: torch.Tensor | None = None, guidance: float = 0.0, clip=None) -> None:
+        if clip is not None:
+            raise ValueError("clipping clamps a predicted x̂₁, which phase-space models do not "
+                             "predict; drop --clip")
+        super().__init__(net, path, prediction, cond, guidance)
+
+    def eps(self, u: torch.Tensor, t):
+        """(ε̂, coefficients) at (u, t): the Gaussian model's ε plus the network's residual."""
+        t = _per_sample_time(t, u)
+        c = self.path.coefficients(t)
+        return self.path.gaussian_eps(u, c) + self.network_output(u, t, c).to(u.dtype), c
+
+    def predict(self, x: torch.Tensor, t):
+        raise ValueError("a phase-space model predicts ε of (x, v), not (x̂₁, ẑ): use one of "
+                         "the samplers that support phase-space paths")
+
+    def velocity(self, u: torch.Tensor, t) -> torch.Tensor:
+        eps, c = self.eps(u, t)
+        return self.path.velocity(u, eps, c)
+
+
+def make_field(net: nn.Module, path, prediction: str, cond: torch.Tensor | None = None,
+               guidance: float = 0.0, clip=None) -> Field:
+    """The Field of a trained network on its path (phase-space paths get a `PhaseField`)."""
+    kind = PhaseField if path.is_phase_space else Field
+    return kind(net, path, prediction, cond, guidance, clip)

@@ -23,7 +23,8 @@ from heatbath.core.errors import UserError
 from heatbath.core.records import (RUN_JSON, DataRunRecord, DataSummary, read_run_record,
                                    write_record)
 from heatbath.generative.run import load_run
-from heatbath.generative.resolve import make_net, make_path, net_options, resolve_config
+from heatbath.generative.resolve import (make_net, make_path, net_options, network_shape,
+                                        resolve_config)
 from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_text,
                                 check_out_dir, default_run_dir)
 from heatbath.generative.train import TrainingJob, distributed_context, train
@@ -67,7 +68,8 @@ def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, DataRunR
     x = train_set.x.to(dtype)
     sigma_data = float(x.std()) or 1.0
     mean = x.mean(0)
-    options = net_options(config, train_set.event_shape, train_set.cond_kind,
+    options = net_options(config, network_shape(config, train_set.event_shape),
+                          train_set.cond_kind,
                           train_set.num_classes, _condition_width(train_set))
     net = make_net(options, seed=config.train.seed, dtype=dtype)
     path = make_path(config, sigma_data, mean, train_set.kind, train_set.event_shape)

@@ -37,9 +37,10 @@ def sample_times(kind: str, batch: int, path: Path, t_range: tuple[float, float]
 def regression_loss(net, path: Path, prediction: str, ps: PathSample,
                     cond: torch.Tensor | None = None,
                     drop: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error per sample between the network output and its target."""
+    """Mean squared error per sample between the network output and its target (on a
+    phase-space path, the part of ε that reaches the ODE: hybrid score matching)."""
     c = path.coefficients(ps.t, ps.x1)
-    net_input = ps.x_t * path.input_scale(c)
+    net_input = path.network_input(ps.x_t, c)
     out = net(net_input, ps.t) if cond is None else net(net_input, ps.t, cond, drop)
     target = path.regression_target(prediction, ps)
-    return (out - target).pow(2).flatten(1).mean(1)
+    return (path.trained_part(out) - path.trained_part(target)).pow(2).flatten(1).mean(1)

@@ -19,6 +19,7 @@ from heatbath.generative.objective import TIME_SAMPLINGS
 from heatbath.nets import NETS, build_net, fits, fitting, resolved_net
 from heatbath.paths import PATHS, PREDICTIONS, build_path
 from heatbath.paths.noise import SpaceGaussianNoise
+from heatbath.paths.phase_path import state_shape
 from heatbath.samplers import SAMPLERS
 from heatbath.samplers.grids import GRIDS
 from heatbath.spaces import CentredParticles
@@ -43,6 +44,9 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
                         f"{tuple(event_shape)}; use model.net={' or '.join(fitting(kind))}")
     s = config.sample
     choice(s.sampler, SAMPLERS, "sample.sampler")
+    if SAMPLERS[s.sampler].phase_only and path_kind.process is None:
+        raise UserError(f"sample.sampler={s.sampler} integrates phase-space paths; use "
+                        f"path.name=cld or psld, or another sampler")
     if s.grid == "auto":
         s.grid = PATHS[p.name].grid
     choice(s.grid, GRIDS, "sample.grid")
@@ -51,6 +55,8 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
         raise UserError("train.coupling=equivariant_ot aligns particles by permutation and "
                         "rotation; it needs data.kind=particles (use ot for other data)")
     _check_feasible(config, kind)
+    if path_kind.process is not None:
+        _check_phase_space(config, kind)
     choice(config.train.dtype, DTYPES, "train.dtype")
     choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     return config
@@ -75,8 +81,48 @@ def _check_feasible(config: RunConfig, kind: str = "vector") -> None:
                         f"use {deterministic}")
 
 
+def _check_phase_space(config: RunConfig, kind: str) -> None:
+    """What a phase-space path (cld, psld) cannot do, refused before anything is written."""
+    name = config.path.name
+    if kind == "particles":
+        raise UserError(f"path.name={name} works on vectors and images; particles need a "
+                        f"Gaussian path (linear, vp, edm, ...)")
+    wrong = [(key, value, fix) for key, value, fix in (
+        ("path.prediction", config.path.prediction, "eps"),
+        ("path.time_sampling", config.path.time_sampling, "uniform"),
+        ("train.coupling", config.train.coupling, "independent"),
+        ("sample.grid", config.sample.grid, "uniform")) if value != fix]
+    if wrong:
+        key, value, fix = wrong[0]
+        raise UserError(f"path.name={name} trains ε by hybrid score matching on a uniform time "
+                        f"grid: {key}={value} is not supported; use {key}={fix}")
+    if config.model.net == "hollow":
+        raise UserError(f"path.name={name} mixes x and v in its velocity, so a hollow net's "
+                        f"one-pass divergence does not hold; use model.net=mlp")
+    if SAMPLERS[config.sample.sampler].phase_step is None:
+        usable = ", ".join(n for n, s in SAMPLERS.items() if s.phase_step is not None)
+        raise UserError(f"sample.sampler={config.sample.sampler} needs an ordinary path's "
+                        f"denoiser; on path.name={name} use {usable}")
+    if config.sample.clip:
+        raise UserError(f"sample.clip clamps a predicted x̂₁, which path.name={name} does not "
+                        f"predict; set sample.clip=false")
+
+
+def network_shape(config: RunConfig, event_shape) -> tuple[int, ...]:
+    """The network's event shape: the data's, or (x, v) stacked for a phase-space path."""
+    if PATHS[config.path.name].process is not None:
+        return state_shape(event_shape)
+    return tuple(event_shape)
+
+
 def schedule_params(config: RunConfig) -> dict:
+    """The keyword arguments of the path's schedule, or of its phase-space process."""
     p = config.path
+    if p.name == "cld":
+        return {"mass": p.cld_mass, "gamma": p.phase_gamma, "beta": p.cld_beta}
+    if p.name == "psld":
+        return {"friction": p.psld_friction, "nu": p.psld_nu, "gamma": p.phase_gamma,
+                "beta": p.psld_beta}
     name = PATHS[p.name].schedule
     return {"edm": {"sigma_min": p.sigma_min, "sigma_max": p.sigma_max},
             "ve": {"sigma_min": max(p.sigma_min, 1e-3), "sigma_max": p.sigma_max},

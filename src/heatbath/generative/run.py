@@ -10,7 +10,7 @@ import torch
 from heatbath.core.checkpoint import load_model_weights
 from heatbath.generative.config import RunConfig, load_config
 from heatbath.core.errors import UserError
-from heatbath.generative.field import Field
+from heatbath.generative.field import Field, make_field
 from heatbath.samplers.likelihood import LogLikelihood, log_likelihood
 from heatbath.generative.resolve import make_net, make_path
 from heatbath.core.records import DataRunRecord, read_run_record
@@ -39,7 +39,8 @@ class LoadedRun:
               clip: bool = False) -> Field:
         cond = None if cond is None else cond.to(self.device)
         bounds = None if not clip else tuple(b.to(self.device) for b in self.clip_bounds())
-        return Field(self.net, self.path, self.config.path.prediction, cond, guidance, bounds)
+        return make_field(self.net, self.path, self.config.path.prediction, cond, guidance,
+                          bounds)
 
     def clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training data's per-element range, widened by 5 % of its width on each side."""

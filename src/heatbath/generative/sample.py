@@ -9,7 +9,7 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.generative.run import LoadedRun
-from heatbath.samplers import SamplerSettings, draw_samples
+from heatbath.samplers import PHASE_DENSITY_REFUSAL, SamplerSettings, draw_samples
 
 
 DENSITY_BATCH = 64   # samples per batch when --log-q differentiates through the sampler
@@ -74,6 +74,10 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
         settings.validate()
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if run.path.is_phase_space and (with_log_q or clip):
+        raise UserError(PHASE_DENSITY_REFUSAL + "; drop --log-q" if with_log_q else
+                        "--clip clamps a predicted x̂₁, which phase-space models do not "
+                        "predict; drop --clip")
     kind = settings.sampler.density(settings) if with_log_q else None
     if kind in ("map", "path") and clip:
         raise UserError("--log-q with --clip: clamping makes the sampler's map lose its "

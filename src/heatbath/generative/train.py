@@ -64,7 +64,7 @@ def _batch(job: TrainingJob, generator: torch.Generator, device: str):
     cfg = job.config.train
     idx = torch.randint(len(job.train_x), (cfg.batch_size,), generator=generator)
     x1 = job.train_x[idx].to(device)
-    z = job.path.noise.sample(x1.shape, generator=generator, dtype=x1.dtype).to(device)
+    z = job.path.draw_noise(x1.shape, generator=generator, dtype=x1.dtype).to(device)
     z = couple(cfg.coupling, x1, z)
     t_range = safe_time_range(job.path, job.config.path.prediction)
     t = sample_times(job.config.path.time_sampling, cfg.batch_size, job.path, t_range,

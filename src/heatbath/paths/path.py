@@ -51,6 +51,8 @@ class Path:
     not much larger than |mean|·√D (an O(|mean|/σ_max) error per dimension otherwise).
     """
 
+    is_phase_space = False   # see paths.phase_path.PhaseSpacePath
+
     def __init__(self, schedule: Schedule, noise=None, sigma_data: float = 1.0,
                  data_mean: torch.Tensor | None = None) -> None:
         self.schedule = schedule
@@ -69,6 +71,17 @@ class Path:
         c = self.coefficients(t, x1)
         return PathSample(t=t, x_t=c.alpha * x1 + c.sigma * z, x1=x1, z=z,
                           velocity=c.d_alpha * x1 + c.d_sigma * z)
+
+    def draw_noise(self, shape, generator=None, dtype=torch.float32) -> torch.Tensor:
+        return self.noise.sample(shape, generator=generator, dtype=dtype)
+
+    def network_input(self, x: torch.Tensor, c: Coefficients) -> torch.Tensor:
+        return x * self.input_scale(c)
+
+    @staticmethod
+    def trained_part(tensor: torch.Tensor) -> torch.Tensor:
+        """What of the network's output the loss compares (all of it; see PhaseSpacePath)."""
+        return tensor
 
     def input_scale(self, c: Coefficients) -> torch.Tensor:
         """1/std(x_t) for data of scale σ_data: keeps the network's input near unit variance."""
@@ -136,15 +149,23 @@ def pfgm_sigma_from_radius(r, dof: float):
 
 def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048.0,
                sigma_data: float = 1.0, data_mean: torch.Tensor | None = None,
-               schedule_params: dict | None = None) -> Path:
+               schedule_params: dict | None = None):
     """Path from a registered name (`paths.registry.PATHS`): its schedule and its noise
-    ('pfgm' is the EDM schedule with PFGM++ Student-t noise); `noise` overrides the noise."""
+    ('pfgm' is the EDM schedule with PFGM++ Student-t noise); `noise` overrides the noise.
+    Phase-space names (cld, psld) give a `PhaseSpacePath` of their process, whose
+    parameters `schedule_params` then holds."""
     from heatbath.paths.registry import PATHS
     from heatbath.paths.schedules import SCHEDULES
 
     if schedule not in PATHS:
         raise ValueError(f"unknown path '{schedule}'; choose one of {', '.join(PATHS)}")
     kind = PATHS[schedule]
+    if kind.process is not None:
+        from heatbath.paths.phase_path import PhaseSpacePath
+        from heatbath.paths.phase_space import PROCESSES
+
+        return PhaseSpacePath(PROCESSES[kind.process](**dict(schedule_params or {})), sigma_data,
+                              data_mean)
     noise = kind.noise if noise == "gaussian" else noise
     sched = SCHEDULES[kind.schedule](**dict(schedule_params or {}))
     noise_obj = StudentTNoise(pfgm_dof) if noise == "pfgm" else GaussianNoise()

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from heatbath.paths.phase_space import PROCESSES
 from heatbath.paths.schedules import SCHEDULES
 
 
 @dataclass(frozen=True)
 class PathKind:
     name: str
-    schedule: str                 # key of paths.schedules.SCHEDULES
+    schedule: str | None          # key of paths.schedules.SCHEDULES (None: a phase process)
     noise: str                    # "gaussian" | "pfgm" (Student-t radial noise of PFGM++)
     prediction: str               # default network output
     time_sampling: str            # default training-time density: "uniform" | "lognormal"
     grid: str                     # default sampler grid
     summary: str
+    process: str | None = None    # key of paths.phase_space.PROCESSES: state (x, v)
 
     @property
     def sigma_parametrised(self) -> bool:
@@ -43,6 +45,11 @@ PATHS: dict[str, PathKind] = {p.name: p for p in (
              "stochastic interpolant, γ(t)² = a·t(1 − t)"),
     PathKind("pfgm", "edm", "pfgm", "edm", "lognormal", "karras",
              "PFGM++: EDM σ with Student-t noise of D = path.pfgm_dof extra dimensions"),
+    PathKind("cld", None, "gaussian", "eps", "uniform", "uniform",
+             "critically-damped Langevin in phase space (x, v), hybrid score matching",
+             process="cld"),
+    PathKind("psld", None, "gaussian", "eps", "uniform", "uniform",
+             "phase-space Langevin: noise in x and v (Pandey & Mandt 2023)", process="psld"),
 )}
 
-assert all(kind.schedule in SCHEDULES for kind in PATHS.values())
+assert all((kind.schedule in SCHEDULES) != (kind.process in PROCESSES) for kind in PATHS.values())

@@ -15,6 +15,7 @@ import torch
 from heatbath.core import rng
 from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_range, sigma_at
 from heatbath.samplers.grids import default_grid, time_grid
+from heatbath.samplers.phase_space import phase_grid, phase_start
 from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
 from heatbath.samplers.registry import SAMPLERS, Sampler
 from heatbath.samplers.returned import DENSITY_MEANING, returned_log_q
@@ -137,6 +138,12 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
     samples are the same as without it. Adaptive samplers have no such density here (their
     ODE density is `likelihood.log_likelihood`'s)."""
     settings.validate()
+    if field.path.is_phase_space:
+        if with_log_q:
+            raise ValueError(PHASE_DENSITY_REFUSAL)
+        return draw_phase_samples(field, n, event_shape, settings, seed=seed,
+                                  batch_size=batch_size, first_index=first_index, dtype=dtype,
+                                  device=device, progress=progress)
     kind = settings.sampler.density(settings)
     if with_log_q and kind == "ode":
         raise ValueError(f"the {settings.name} sampler's density is the ODE's: use "
@@ -166,6 +173,36 @@ def draw_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed:
             progress(len(ids))
     log_q = torch.cat(log_qs) if with_log_q else None
     return SamplerResult(torch.cat(outputs), nfe, log_q)
+
+
+PHASE_DENSITY_REFUSAL = (
+    "a phase-space model returns x of a sampled (x, v): its density is a marginal over v that "
+    "no sampler gives exactly; heatbath estimate reports the likelihood bound instead")
+
+
+def draw_phase_samples(field, n: int, event_shape, settings: SamplerSettings, *, seed: int = 0,
+                       batch_size: int = 1000, first_index: int = 0, dtype=torch.float32,
+                       device: str | torch.device = "cpu",
+                       progress: Callable[[int], None] | None = None) -> SamplerResult:
+    """`draw_samples` on a phase-space path: u = (x, v) from the stationary law at t = 0,
+    integrated to the data end by the sampler's phase-space step; x is returned."""
+    step = settings.sampler.phase_step
+    if step is None:
+        usable = ", ".join(name for name, s in SAMPLERS.items() if s.phase_step is not None)
+        raise ValueError(f"the {settings.name} sampler needs an ordinary path's denoiser; on "
+                         f"phase-space paths use {usable}")
+    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False))
+    outputs, nfe = [], 0
+    for start in range(0, n, batch_size):
+        ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))
+        u = phase_start(field.path, ids, event_shape, seed, dtype).to(device)
+        with torch.no_grad():
+            result = step(field, u, grid, per_sample_noise(seed, ids, u), settings, None)
+        outputs.append(field.path.data_of(result.x))
+        nfe = max(nfe, result.nfe)
+        if progress is not None:
+            progress(len(ids))
+    return SamplerResult(torch.cat(outputs), nfe)
 
 
 __all__ = ["SAMPLERS", "Sampler", "SamplerSettings", "SamplerResult", "draw_samples",

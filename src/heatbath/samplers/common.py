@@ -35,6 +35,8 @@ def safe_time_range(path, prediction: str) -> tuple[float, float]:
     predictions divide by σ (singular at the data when σ(1) = 0). Velocity and v are regular,
     except on schedules whose σ' is infinite at the data (the interpolant's γ(t) = √(t(1−t))).
     """
+    if path.is_phase_space:
+        return path.time_range
     schedule = path.schedule
     ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
     alpha0 = float(schedule.alpha(ends)[0])
@@ -49,6 +51,10 @@ def safe_time_range(path, prediction: str) -> tuple[float, float]:
 
 
 def sigma_at(field, t: float) -> float:
+    """σ(t); a phase-space state is noisy everywhere on its time range (its σ is a matrix):
+    reported as 1, so no sampler treats a step as landing on clean data."""
+    if field.path.is_phase_space:
+        return 1.0
     return float(field.path.schedule.sigma(torch.tensor(t, dtype=torch.float64)))
 
 

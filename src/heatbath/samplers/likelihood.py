@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from heatbath.core import rng
+from heatbath.paths.phase_path import join
 from heatbath.samplers.common import safe_time_range
 
 EXACT_MAX_DIM = 128   # above this the exact trace costs more than it is worth: use Hutchinson
@@ -176,7 +177,40 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     method: "exact" (vectorised trace), "hutchinson" (K probes, stderr reported) or "auto"
     (exact up to EXACT_MAX_DIM dimensions, and at any dimension for hollow networks). solver: torchdiffeq method; fixed-step ones
     ("rk4", "midpoint", "euler") use `steps` steps.
+
+    On a phase-space path (cld, psld) the ODE gives the joint density of (x, v); each point
+    gets log q(x, v₀) − log N(v₀; 0, γM) for one v₀ drawn per (seed, id), whose expectation
+    is a lower bound on log q(x) (the dimension counted by the caller is x's).
     """
+    ids = torch.arange(x.shape[0]) if ids is None else ids
+    path = field.path
+    if path.is_phase_space:
+        # Joint density of (x, v₀) with one v₀ ~ N(0, γM) per point, minus log N(v₀): its
+        # mean is CLD's bound E_v₀[log q(x, v₀) − log p(v₀)] ≤ log q(x).
+        normal = rng.normal(seed, ids, 2_000_000, tuple(x.shape[1:]), x.dtype).to(x.device)
+        v0 = normal * math.sqrt(path.process.gamma * path.process.mass)
+        end, per_probe, calls, method = _ode_log_density(
+            field, join(path.centred(x), v0), method, probes, seed, ids, rtol, atol, solver,
+            steps)
+        per_probe = (per_probe + path.prior_log_prob(end)[:, None]
+                     - path.velocity_prior_log_prob(v0)[:, None].to(per_probe))
+    else:
+        end, per_probe, calls, method = _ode_log_density(field, x, method, probes, seed, ids,
+                                                         rtol, atol, solver, steps)
+        t_lo = safe_time_range(path, field.prediction)[0]
+        per_probe = per_probe + prior_log_prob(path, end, t_lo)[:, None]
+    log_q = per_probe.mean(1)
+    if per_probe.shape[1] > 1:
+        stderr = per_probe.std(1, unbiased=True) / math.sqrt(per_probe.shape[1])
+    else:
+        stderr = torch.zeros_like(log_q)
+    return LogLikelihood(log_q, stderr, calls, method)
+
+
+def _ode_log_density(field, x: torch.Tensor, method: str, probes: int, seed: int,
+                     ids: torch.Tensor, rtol: float, atol: float, solver: str, steps: int):
+    """Integrate the probability-flow ODE from x at the data end to the noise end, carrying
+    −∫ div u: (end state, (B, probes) accumulated log-density change, NFE, trace method)."""
     from torchdiffeq import odeint
 
     dim = x[0].numel()
@@ -184,7 +218,6 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
         method = "exact" if dim <= EXACT_MAX_DIM or is_hollow(field) else "hutchinson"
     if method not in ("exact", "hutchinson"):
         raise ValueError(f"unknown likelihood method '{method}'; use exact, hutchinson or auto")
-    ids = torch.arange(x.shape[0]) if ids is None else ids
     eps = (rademacher(seed, ids, probes, x.shape[1:], x.dtype).to(x.device)
            if method == "hutchinson" else None)
     rhs, calls = _augmented_rhs(field, eps)
@@ -195,13 +228,7 @@ def log_likelihood(field, x: torch.Tensor, *, method: str = "auto", probes: int 
     with torch.no_grad():
         xs, accumulated = odeint(rhs, state0, times, rtol=rtol, atol=atol, method=solver,
                                  options=_solver_options(solver, times, steps))
-    per_probe = prior_log_prob(field.path, xs[-1], t_lo)[:, None] + accumulated[-1]
-    log_q = per_probe.mean(1)
-    if width > 1:
-        stderr = per_probe.std(1, unbiased=True) / math.sqrt(width)
-    else:
-        stderr = torch.zeros_like(log_q)
-    return LogLikelihood(log_q, stderr, calls[0], method)
+    return xs[-1], accumulated[-1], calls[0], method
 
 
 def _augmented_rhs(field, eps: torch.Tensor | None):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
+from heatbath.samplers.phase_space import phase_conjugate, splitting
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 
 
@@ -38,6 +39,10 @@ class Sampler:
     density: Callable[[object], str]
     summary: str
     needs_signal: bool = False   # divides by α: its grid must start where α > 0 (not uniform)
+    # on phase-space paths (cld, psld): step(field, u, grid, noise, settings, trace), or None
+    # where the sampler needs an ordinary path's (x̂₁, ẑ)
+    phase_step: Callable | None = None
+    phase_only: bool = False     # integrates phase-space paths only (no ordinary `step`)
 
 
 def _never(settings) -> bool:
@@ -83,6 +88,19 @@ def _euler_maruyama(field, x, grid, noise, settings, trace=None):
     return euler_maruyama(field, x, grid, noise, churn=settings.churn, trace=trace)
 
 
+def _phase_conjugate(field, u, grid, noise, settings, trace=None):
+    return phase_conjugate(field, u, grid, lam=settings.conjugate_lambda)
+
+
+def _splitting(field, u, grid, noise, settings, trace=None):
+    return splitting(field, u, grid, noise)
+
+
+def _phase_only(field, x, grid, noise, settings, trace=None):
+    raise ValueError("the splitting sampler integrates phase-space paths; use path.name=cld "
+                     "or psld, or another sampler")
+
+
 def _map(settings) -> str:
     return "map"
 
@@ -93,14 +111,18 @@ def _map_unless(flag: Callable[[object], bool]) -> Callable[[object], str]:
 
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     Sampler("euler", _euler, "1", 1, _never, False, _map,
-            "Euler on the probability-flow ODE"),
+            "Euler on the probability-flow ODE", phase_step=_euler),
     Sampler("heun", _heun, "2", 2, _never, False, _map,
-            "EDM's Heun (Algorithm 1); last step to σ = 0 is Euler"),
+            "EDM's Heun (Algorithm 1); last step to σ = 0 is Euler", phase_step=_heun),
     Sampler("dpm++2m", _dpm_solver_2m, "2", 1, _never, False, _map,
             "DPM-Solver++(2M), data prediction, multistep"),
     Sampler("conjugate", _conjugate, "1", 1, _never, False, _map,
-            "λ-DDIM conjugate integrator (Pandey et al. 2024), --conjugate-lambda λ (0 = DDIM)",
-            needs_signal=True),
+            "λ-DDIM conjugate integrator (Pandey et al. 2024), --conjugate-lambda λ (0 = DDIM); "
+            "on cld/psld the exponential integrator with the same λ",
+            needs_signal=True, phase_step=_phase_conjugate),
+    Sampler("splitting", _phase_only, "1 (weak)", 1, _always, False, lambda s: "path",
+            "cld/psld only: symmetric splitting of the reverse SDE (SSCS), exact OU half-steps",
+            phase_step=_splitting, phase_only=True),
     Sampler("ddim", _ddim, "1", 1, lambda s: s.eta > 0, False,
             _map_unless(lambda s: s.eta > 0), "DDIM, --eta from 0 (deterministic) to 1"),
     Sampler("ddpm", _ddpm, "1", 1, _always, False, lambda s: "path",
@@ -112,5 +134,5 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
             "reverse SDE with diffusion --churn × the forward process's (0 = ODE)",
             needs_signal=True),
     Sampler("dopri5", _adaptive_step, "5 (adaptive)", 0, _never, True, lambda s: "ode",
-            "torchdiffeq, tolerances sample.rtol / sample.atol"),
+            "torchdiffeq, tolerances sample.rtol / sample.atol", phase_step=_adaptive_step),
 )}

@@ -1,0 +1,148 @@
+"""Samplers of phase-space paths (CLD, PSLD): splitting and conjugate integrators, and the driver.
+
+In heatbath's time t (s = 1 − t) the reverse processes over u = (x, v) are
+
+    ODE  du/dt = −β·A·u − ½β·D·L⁻ᵀ·ε̂(u, t)                       (probability flow)
+    SDE  du = β·(−A·u + D·∇log p) dt + √(βD) dW̄                   (reverse diffusion)
+
+with 2×2 matrices acting on each coordinate's (x, v) pair (`paths.phase_path.mix`). Both
+samplers here solve the linear part exactly and hold the network's output over a step, so
+each costs one network evaluation per step; Euler, Heun and dopri5 integrate the ODE through
+`PhaseField.velocity` like any other path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from heatbath.core import rng
+from heatbath.paths.phase_path import join, mix, split, state_shape
+from heatbath.paths.phase_space import expm_2x2, noise_covariance
+from heatbath.samplers.common import SamplerResult
+
+# Magnus substeps per step for the conjugate step's matrices: with these, one step across the
+# whole time range is the exact Gaussian flow to ~2e-6 (4th order: 16 substeps give ~1e-4).
+SUBSTEPS = 48
+SUBSTEP_OFFSET = 0.01
+
+
+def _linearisation(path, r: torch.Tensor):
+    """At times r, (F, G, E) of du/dt = F·u + G·(ε̂ − E·u), (n, 2, 2) each: E·u is the ε of
+    the optimal model for Gaussian data N(0, σ_data²), whose probability-flow ODE is the
+    linear du/dt = F·u. The residual ε̂ − E·u is what a network adds to that Gaussian model."""
+    c = path.coefficients(r)
+    d = torch.diag(path.process.d)
+    beta = c.beta[:, None, None]
+    g = -0.5 * beta * d @ torch.linalg.inv(c.chol).transpose(-1, -2)
+    # −½β·D·∇log p of the Gaussian model is G·E·u: F = −β·A + G·E.
+    return -beta * path.process.a + g @ c.gaussian_eps, g, c.gaussian_eps
+
+
+def _substeps(t: float, t_next: float) -> torch.Tensor:
+    """SUBSTEPS + 1 times from t to t_next, equally spaced in log(s + SUBSTEP_OFFSET): the
+    linear part's rates grow toward the data end (s → 0), and so does the resolution (the
+    offset, chosen by measurement, keeps a few substeps for the slow noise end)."""
+    ends = torch.tensor([1.0 - t, 1.0 - t_next], dtype=torch.float64) + SUBSTEP_OFFSET
+    fractions = torch.linspace(0.0, 1.0, SUBSTEPS + 1, dtype=torch.float64)
+    s = torch.exp(torch.log(ends[0]) + fractions * (torch.log(ends[1]) - torch.log(ends[0])))
+    return 1.0 - (s - SUBSTEP_OFFSET)
+
+
+def conjugate_step(path, t: float, t_next: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Ψ, M) of one step: Ψ the linear ODE's map from t to t', M = ∫ e^{−λ(r−t)}·Ψ(t' ← r)·G(r) dr.
+
+    Both are blocks of the propagator of the augmented linear system
+    d/dr (u, ρ̃) = [[F, G], [0, −λ]]·(u, ρ̃), ρ̃ = e^{−λ(r−t)}·ρ, taken by fourth-order Magnus
+    steps (two Gauss points each): exponentials of the whole generator, so the stiff linear
+    part near the data end is integrated stably at any substep length."""
+    edges = _substeps(t, t_next)
+    width = (edges[1:] - edges[:-1])[:, None, None]
+    offset = math.sqrt(3.0) / 6.0
+    gauss = torch.cat([edges[:-1] + (0.5 - offset) * width[:, 0, 0],
+                       edges[:-1] + (0.5 + offset) * width[:, 0, 0]])
+    f, g, _ = _linearisation(path, gauss)
+    generator = torch.zeros(len(gauss), 4, 4, dtype=torch.float64)
+    generator[:, :2, :2], generator[:, :2, 2:] = f, g
+    generator[:, 2:, 2:] = -lam * torch.eye(2, dtype=torch.float64)
+    first, second = generator.chunk(2)
+    magnus = (0.5 * width * (first + second)
+              + (math.sqrt(3.0) / 12.0) * width ** 2 * (second @ first - first @ second))
+    propagator = torch.eye(4, dtype=torch.float64)
+    for step in torch.linalg.matrix_exp(magnus):
+        propagator = step @ propagator
+    return propagator[None, :2, :2], propagator[None, :2, 2:]
+
+
+def phase_conjugate(field, u: torch.Tensor, grid: torch.Tensor, lam: float = 0.0) -> SamplerResult:
+    """The conjugate integrator (Pandey, Rudolph & Mandt 2024) on a phase-space path, built
+    around the Gaussian model: du/dt = F·u + G·ρ with ρ = ε̂ − E·u (`_linearisation`).
+
+    In ū = e^{−λ(r−t)}·Ψ(t ← r)·u the linear part vanishes; one step holds the residual ρ at
+    its start value, integrates its coefficient exactly and takes −λū explicitly:
+    u' = e^{λh}·[(1 − λh)·Ψ·u + M·ρ]. Exact in one step for Gaussian data of scale σ_data
+    (ρ = 0); λ = 0 is the exponential integrator that on ordinary diffusions is DDIM.
+    """
+    times = grid.tolist()
+    for t, t_next in zip(times[:-1], times[1:]):
+        eps, _ = field.eps(u, t)
+        _, _, gaussian = _linearisation(field.path, torch.tensor([t], dtype=torch.float64))
+        rx, rv = split(eps)
+        gx, gv = mix(gaussian, *split(u))
+        psi, integral = conjugate_step(field.path, t, t_next, lam)
+        h = t_next - t
+        px, pv = mix(psi, *split(u))
+        mx, mv = mix(integral, rx - gx, rv - gv)
+        u = math.exp(lam * h) * join((1.0 - lam * h) * px + mx, (1.0 - lam * h) * pv + mv)
+    return SamplerResult(u, len(times) - 1)
+
+
+def _ou_half_step(process, s_from: float, s_to: float):
+    """The linear part of the reverse SDE, du = β·(−A − D·Σ∞⁻¹)·u dt + √(βD) dW̄, over
+    forward times s_from → s_to < s_from: its exact map and the Cholesky factor of its noise.
+    (It keeps N(0, Σ∞) invariant: Ã·Σ∞ + Σ∞·Ãᵀ + D = 0.)"""
+    d = torch.diag(process.d)
+    reverse = -process.a - d @ torch.linalg.inv(process.stationary)
+    gap = process.integrated_beta(torch.tensor(s_from, dtype=torch.float64)) - \
+        process.integrated_beta(torch.tensor(s_to, dtype=torch.float64))
+    covariance = noise_covariance(reverse, process.d, gap.reshape(1))
+    return expm_2x2(reverse, gap.reshape(1)), torch.linalg.cholesky(covariance)
+
+
+def splitting(field, u: torch.Tensor, grid: torch.Tensor, noise) -> SamplerResult:
+    """Symmetric splitting for the reverse SDE (SSCS, Dockhorn et al. 2022): half a step of
+    the exactly solved linear OU part, a full Euler step of the score part
+    β·D·(∇log p + Σ∞⁻¹u), half a step of the OU part. One network evaluation per step; two
+    Gaussian draws (noise(2k), noise(2k + 1)) per step."""
+    times = grid.tolist()
+    process = field.path.process
+    d_inverse = torch.diag(process.d) @ torch.linalg.inv(process.stationary)
+    for k, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+        s, s_half, s_next = 1.0 - t, 1.0 - 0.5 * (t + t_next), 1.0 - t_next
+        u = _ou(process, u, s, s_half, noise(2 * k))
+        eps, c = field.eps(u, 0.5 * (t + t_next))
+        dsx, dsv = field.path.diffused_score(eps, c)
+        lx, lv = mix(d_inverse[None], *split(u))
+        gap = float(process.integrated_beta(torch.tensor(s, dtype=torch.float64)) -
+                    process.integrated_beta(torch.tensor(s_next, dtype=torch.float64)))
+        u = u + gap * join(dsx + lx, dsv + lv)
+        u = _ou(process, u, s_half, s_next, noise(2 * k + 1))
+    return SamplerResult(u, len(times) - 1)
+
+
+def _ou(process, u: torch.Tensor, s_from: float, s_to: float, normal: torch.Tensor):
+    transition, chol = _ou_half_step(process, s_from, s_to)
+    return join(*mix(transition, *split(u))) + join(*mix(chol, *split(normal)))
+
+
+def phase_grid(path, steps: int) -> torch.Tensor:
+    """Equal steps in t from pure noise to the data end."""
+    t_lo, t_hi = path.time_range
+    return torch.linspace(t_lo, t_hi, steps + 1, dtype=torch.float64)
+
+
+def phase_start(path, ids: torch.Tensor, event_shape, seed: int, dtype) -> torch.Tensor:
+    """u at t = 0 from the stationary law N(0, Σ∞), keyed by (seed, sample id)."""
+    normal = rng.normal(seed, ids, 0, state_shape(event_shape), dtype)
+    return path.prior_from_normal(normal).to(dtype)
