@@ -67,8 +67,9 @@ def test_incremental_sampling_returns_the_full_pass_log_q(options):
         assert torch.allclose(log_q, model.log_prob(spins, 0.4), atol=1e-9, rtol=0)
 
 
-def test_draws_do_not_depend_on_the_batch_size():
-    model = random_model(3)
+@pytest.mark.parametrize("options", [{}, {"z2": True}])
+def test_draws_do_not_depend_on_the_batch_size(options):
+    model = random_model(3, **options)
     few, _ = model.sample(5, 4, 4, None, torch.Generator().manual_seed(7))
     many, _ = model.sample(50, 4, 4, None, torch.Generator().manual_seed(7))
     assert torch.equal(few, many[:5])

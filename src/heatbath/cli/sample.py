@@ -21,7 +21,12 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            cond: Optional[str] = typer.Option(None, "--cond", help="labels '3' / '0,1' or rows 'a,b;c,d'"),
            seed: int = typer.Option(0, "--seed"),
            log_q: bool = typer.Option(False, "--log-q", help="also compute log q(x)"),
-           out: Optional[Path] = typer.Option(None, "--out", help="FILE.npz"),
+           out: Optional[Path] = typer.Option(None, "--out",
+                                              help="FILE.npz; with --target a new run directory"),
+           target: Optional[str] = typer.Option(
+               None, "--target", help="energy runs (autoregressive): draw for another beta or "
+                                      "size of the run's target, e.g. ising2d:L=32,beta=0.5, "
+                                      "into the new run --out NEW_RUN"),
            grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras or logsnr"),
            eta: Optional[float] = typer.Option(None, "--eta"),
            churn: Optional[float] = typer.Option(None, "--churn"),
@@ -31,22 +36,30 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                                help="clamp denoised estimates to the data range"),
            device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
            quiet: bool = typer.Option(False, "--quiet")):
-    """Draw samples from a trained run (optionally with per-sample log q)."""
+    """Draw samples from a trained run (optionally with per-sample log q); with --target, an
+    autoregressive energy run's model for another beta or lattice size, into a new run."""
     from heatbath.core.records import read_run_record
 
     check_device(device)
-    if out is not None and out.suffix != ".npz":
-        raise UserError(f"--out must end in .npz, got {out}")
-    if out is not None and not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {out.parent}")
-    if read_run_record(run_dir).kind == "energy":
+    _check_out(out, transfer=target is not None)
+    energy = read_run_record(run_dir).kind == "energy"
+    if target is not None and not energy:
+        raise UserError(f"--target draws an energy run's model for another target; {run_dir} "
+                        f"is a data run")
+    if energy:
         from heatbath.energy.sample import sample_energy_run
 
         refuse_gpu_for_energy(device)
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
                              log_q=log_q or None, grid=grid, eta=eta, churn=churn,
                              conjugate_lambda=conjugate_lambda, clip=clip)
+        if target is not None:
+            from heatbath.energy.transfer import transfer_energy_run
 
+            path = transfer_energy_run(run_dir, target, n=n, seed=seed, out=out)
+            echo(f"{n} weighted samples of {target} -> new run {path} (heatbath estimate "
+                 f"{path})", quiet)
+            return
         path = sample_energy_run(run_dir, n=n, seed=seed, out=out)
         echo(f"{n} weighted samples -> {path}", quiet)
         return
@@ -54,6 +67,20 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
                         churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
                         device=device, quiet=quiet)
+
+
+def _check_out(out: Optional[Path], transfer: bool) -> None:
+    """--out is FILE.npz, or with --target the new run directory (required)."""
+    if transfer and out is None:
+        raise UserError("--target writes a new energy run: give its directory with --out NEW_RUN")
+    if out is None:
+        return
+    if transfer and out.suffix == ".npz":
+        raise UserError(f"with --target, --out names a new run directory, not a .npz file: {out}")
+    if not transfer and out.suffix != ".npz":
+        raise UserError(f"--out must end in .npz, got {out}")
+    if not out.parent.exists():
+        raise UserError(f"the folder of --out does not exist: {out.parent}")
 
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,

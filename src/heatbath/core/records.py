@@ -165,6 +165,9 @@ class EnergyRunRecord:
     kernel: str
     target: dict                       # the target's `describe()` plus its "spec"
     plugin: PluginCopy | None = None
+    # `sample RUN --target SPEC --out NEW`: the run whose model drew these samples, its spec,
+    # β and size, the β it was trained over, and the draw's seed (None: made by fit)
+    transferred_from: dict | None = None
     heatbath_version: str = ""
     record_version: int = RECORD_VERSION
 
@@ -184,6 +187,7 @@ class EnergyRunRecord:
                    event_shape=r.shape("event_shape"), method=r.get("method", str),
                    kernel=r.get("kernel", str), target=target,
                    plugin=None if plugin is None else PluginCopy.from_json(plugin, where),
+                   transferred_from=r.get("transferred_from", dict, None),
                    heatbath_version=r.get("heatbath_version", str, ""), record_version=version)
 
     def to_json(self) -> dict:

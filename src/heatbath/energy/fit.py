@@ -56,16 +56,15 @@ def run_method(config: EnergyRunConfig, target=None) -> tuple[EnergyResult, Prob
     return result, problem
 
 
-def _run_record(config: EnergyRunConfig, problem: Problem,
-                plugin: PluginCopy | None) -> EnergyRunRecord:
-    target = problem.user_target
+def _run_record(config: EnergyRunConfig, target, plugin: PluginCopy | None,
+                transferred_from: dict | None) -> EnergyRunRecord:
     described = json.loads(json.dumps(target.describe(), default=str))
     return EnergyRunRecord(
         name=f"{target.name}-{config.method.name}", status="complete", step=0,
         event_shape=list(target.event_shape), method=config.method.name,
         kernel=resolved_kernel(config, target.discrete),
         target={**described, "spec": config.target.spec}, plugin=plugin,
-        heatbath_version=__version__)
+        transferred_from=transferred_from, heatbath_version=__version__)
 
 
 def _keep_plugin(config: EnergyRunConfig, run_dir: Path) -> PluginCopy | None:
@@ -99,23 +98,34 @@ def result_record(result: EnergyResult) -> EnergyResultRecord:
 
 
 def fit_energy(config: EnergyRunConfig, out: Path | None = None) -> Path:
-    from heatbath.energy.estimate import estimate_energy_result
-
     if out is not None:
         check_out_dir(out)
     result, problem = run_method(config)
     target = problem.user_target
-    run_dir = out or default_run_dir(f"{target.name}-{config.method.name}")
+    return write_energy_run(out or default_run_dir(f"{target.name}-{config.method.name}"),
+                            config, target, result)
+
+
+def write_energy_run(run_dir: Path, config: EnergyRunConfig, target, result: EnergyResult, *,
+                     model_file: Path | None = None,
+                     transferred_from: dict | None = None) -> Path:
+    """Estimate `result` and write it as the energy run `run_dir` (staged: the directory
+    appears only complete). `model_file`: weights to keep when `result.model` is None (a
+    transfer keeps its source's); `transferred_from`: run.json's note of that source."""
+    from heatbath.energy.estimate import estimate_energy_result
+
     arrays = sample_arrays(result, target)
     estimate = estimate_energy_result(target, result.x, result.log_w, result.energy,
                                       arrays, result_record(result), n=None)
     with staged_directory(run_dir) as stage:
-        _write_run(stage, config, problem, result, arrays, estimate)
+        if model_file is not None:
+            atomic_write_bytes(stage / "model.safetensors", Path(model_file).read_bytes())
+        _write_run(stage, config, target, result, arrays, estimate, transferred_from)
     return run_dir
 
 
-def _write_run(run_dir: Path, config: EnergyRunConfig, problem: Problem, result: EnergyResult,
-               arrays: dict, estimate: dict) -> None:
+def _write_run(run_dir: Path, config: EnergyRunConfig, target, result: EnergyResult,
+               arrays: dict, estimate: dict, transferred_from: dict | None) -> None:
     from heatbath.report import write_report
 
     plugin = _keep_plugin(config, run_dir)
@@ -127,5 +137,5 @@ def _write_run(run_dir: Path, config: EnergyRunConfig, problem: Problem, result:
     atomic_write_json(run_dir / "estimate.json", estimate)
     if result.model is not None:   # trained flow / SNF weights, rebuildable from config.toml
         atomic_save_tensors(run_dir / "model.safetensors", result.model.state_dict())
-    write_record(run_dir / RUN_JSON, _run_record(config, problem, plugin))
+    write_record(run_dir / RUN_JSON, _run_record(config, target, plugin, transferred_from))
     write_report(run_dir)

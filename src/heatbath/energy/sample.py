@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from heatbath.energy.chart import to_original, working_target
-from heatbath.energy.config import load_energy_config
-from heatbath.energy.methods import METHODS
+from heatbath.core.records import EnergyRunRecord
+from heatbath.energy.config import EnergyRunConfig, load_energy_config
+from heatbath.energy.methods import METHODS, Method
 from heatbath.energy.validate import validate
 from heatbath.targets.plugin import user_code_guard
 from heatbath.core.errors import UserError
@@ -18,7 +19,8 @@ from heatbath.core.runs import atomic_save_npz
 from heatbath.energy.run import energy_run_target, read_energy_record
 
 
-def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None = None) -> Path:
+def learned_run(run_dir: Path, n: int) -> tuple[EnergyRunRecord, Method, EnergyRunConfig]:
+    """(run record, method, config) of a run whose trained model can draw n more samples."""
     info = read_energy_record(run_dir)
     method = METHODS.get(info.method)
     if method is None or not method.learned:
@@ -32,6 +34,11 @@ def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None 
     if config.method.name != info.method:
         raise UserError(f"{run_dir / 'config.toml'} names method '{config.method.name}' but the "
                         f"run was made with '{info.method}'; restore config.toml")
+    return info, method, config
+
+
+def sample_energy_run(run_dir: Path, *, n: int, seed: int = 0, out: Path | None = None) -> Path:
+    info, method, config = learned_run(run_dir, n)
     target = energy_run_target(run_dir, info)
     validate(config, target)
     working = working_target(target)   # learned samplers were trained in the space's chart

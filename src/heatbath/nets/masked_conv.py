@@ -175,11 +175,13 @@ class MaskedConvSpins(nn.Module):
         """n exact draws (n, L, M) of ±1 as float64 and their log q (n,), float64.
 
         Site by site in raster order (see the module docstring); log q is accumulated from the
-        very logits the spins were drawn with. Every uniform is drawn first, so a draw does not
-        depend on n or on the chunks that bound memory.
+        very logits the spins were drawn with. Every uniform is drawn first, one row of them
+        per draw (its L·M sites, then its z2 flip), so a draw does not depend on n or on the
+        chunks that bound memory.
         """
-        uniforms = torch.rand(n, L, M, generator=generator, dtype=torch.float64)
-        flips = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5 if self.z2 else None
+        drawn = torch.rand(n, L * M + self.z2, generator=generator, dtype=torch.float64)
+        uniforms = drawn[:, :L * M].reshape(n, L, M)
+        flips = drawn[:, -1] < 0.5 if self.z2 else None
         betas = self._betas(beta, n) if self.conditioned else None
         grid = (L + self.reach) * (M + 2 * self.reach) * self.out.in_channels * self.layers
         chunk = max(1, SAMPLE_FLOATS // grid)

@@ -31,6 +31,9 @@ class Method:
     spins_only: bool = False
     # trains a β-conditioned model over method.beta_range
     beta_conditioned: bool = False
+    # its saved model runs at any size and (within what it was trained over) any β of the
+    # target's family, so `sample RUN --target SPEC --out NEW` can draw for another lattice
+    transfers: bool = False
 
     @property
     def learned(self) -> bool:
@@ -67,7 +70,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "autoregressive.steps",
            "autoregressive masked-convolution model of spins (any L×M, optionally "
            "β-conditioned) by reverse KL, exact q; neural MCMC", autoregressive.redraw, True,
-           spins_only=True, beta_conditioned=True),
+           spins_only=True, beta_conditioned=True, transfers=True),
 )}
 
 

@@ -36,6 +36,11 @@ def beta_range(config) -> tuple[float, float] | None:
     return None if low == high == 0 else (low, high)
 
 
+def trained_betas(config, lattice) -> tuple[float, float]:
+    """The β interval the model learns: method.beta_range, else the lattice's own β."""
+    return beta_range(config) or (lattice.beta, lattice.beta)
+
+
 def build_model(config) -> MaskedConvSpins:
     """The model config describes (weights as initialised from method.seed)."""
     a = config.autoregressive
@@ -60,8 +65,7 @@ def run_autoregressive(problem: Problem) -> EnergyResult:
     config, target = problem.config, problem.target
     a, m = config.autoregressive, config.method
     model = build_model(config)
-    low, high = beta_range(config) or (target.beta, target.beta)
-    betas = TrainingBetas(low, high, round(a.anneal * a.steps))
+    betas = TrainingBetas(*trained_betas(config, target), round(a.anneal * a.steps))
     spin_model = problem.spin_model()
     log = train_reverse_kl(model, (target.L, target.M),
                            lambda s: spin_model.energy(s.to(problem.dtype)), betas,
