@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from heatbath.core import rng
 from heatbath.generative.analytic_field import GaussianPhaseField
 from heatbath.generative.field import PhaseField
 from heatbath.paths import PATHS, build_path
@@ -179,8 +180,7 @@ def test_likelihood_bound_is_the_joint_density_less_the_velocity_law(process):
     gap = exact - found.log_q              # E[gap] = E_x KL(p(v₀) ‖ p(v₀ | x)) ≥ 0
     assert gap.mean() > 3 * gap.std() / math.sqrt(len(gap))
     # The joint part: log q(x, v₀) against the exact marginal at the data end.
-    normal = __import__("heatbath.core.rng", fromlist=["normal"]).normal(
-        5, torch.arange(400), 2_000_000, (2,), torch.float64)
+    normal = rng.normal(5, torch.arange(400), 2_000_000, (2,), torch.float64)
     v0 = normal * math.sqrt(path.process.gamma * path.process.mass)
     joint = found.log_q + path.velocity_prior_log_prob(v0)
     exact_joint = field.marginal_log_prob(torch.cat([x, v0], 1), path.time_range[1])

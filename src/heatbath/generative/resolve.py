@@ -21,6 +21,7 @@ from heatbath.paths import PATHS, PREDICTIONS, build_path
 from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.paths.phase_path import state_shape
 from heatbath.samplers import SAMPLERS
+from heatbath.samplers.registry import phase_samplers
 from heatbath.samplers.grids import GRIDS
 from heatbath.spaces import CentredParticles
 
@@ -100,9 +101,8 @@ def _check_phase_space(config: RunConfig, kind: str) -> None:
         raise UserError(f"path.name={name} mixes x and v in its velocity, so a hollow net's "
                         f"one-pass divergence does not hold; use model.net=mlp")
     if SAMPLERS[config.sample.sampler].phase_step is None:
-        usable = ", ".join(n for n, s in SAMPLERS.items() if s.phase_step is not None)
         raise UserError(f"sample.sampler={config.sample.sampler} needs an ordinary path's "
-                        f"denoiser; on path.name={name} use {usable}")
+                        f"denoiser; on path.name={name} use {phase_samplers()}")
     if config.sample.clip:
         raise UserError(f"sample.clip clamps a predicted x̂₁, which path.name={name} does not "
                         f"predict; set sample.clip=false")

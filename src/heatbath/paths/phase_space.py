@@ -123,6 +123,11 @@ class PhaseProcess:
     def integrated_beta(self, s: torch.Tensor) -> torch.Tensor:
         return self.beta_min * s + 0.5 * s * s * (self.beta_max - self.beta_min)
 
+    def beta_between(self, s_from: float, s_to: float) -> float:
+        """∫ β over forward times [s_to, s_from]: the time-changed length of a reverse step."""
+        ends = self.integrated_beta(torch.tensor([s_from, s_to], dtype=torch.float64))
+        return float(ends[0] - ends[1])
+
     @property
     def stationary(self) -> torch.Tensor:
         return stationary_covariance(self.a, self.d)

@@ -17,7 +17,7 @@ from heatbath.samplers.common import SamplerResult, per_sample_noise, safe_time_
 from heatbath.samplers.grids import default_grid, time_grid
 from heatbath.samplers.phase_space import phase_grid, phase_start
 from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
-from heatbath.samplers.registry import SAMPLERS, Sampler
+from heatbath.samplers.registry import SAMPLERS, Sampler, phase_samplers
 from heatbath.samplers.returned import DENSITY_MEANING, returned_log_q
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 
@@ -188,9 +188,8 @@ def draw_phase_samples(field, n: int, event_shape, settings: SamplerSettings, *,
     integrated to the data end by the sampler's phase-space step; x is returned."""
     step = settings.sampler.phase_step
     if step is None:
-        usable = ", ".join(name for name, s in SAMPLERS.items() if s.phase_step is not None)
         raise ValueError(f"the {settings.name} sampler needs an ordinary path's denoiser; on "
-                         f"phase-space paths use {usable}")
+                         f"phase-space paths use {phase_samplers()}")
     grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False))
     outputs, nfe = [], 0
     for start in range(0, n, batch_size):

@@ -104,10 +104,9 @@ def _ou_half_step(process, s_from: float, s_to: float):
     (It keeps N(0, Σ∞) invariant: Ã·Σ∞ + Σ∞·Ãᵀ + D = 0.)"""
     d = torch.diag(process.d)
     reverse = -process.a - d @ torch.linalg.inv(process.stationary)
-    gap = process.integrated_beta(torch.tensor(s_from, dtype=torch.float64)) - \
-        process.integrated_beta(torch.tensor(s_to, dtype=torch.float64))
-    covariance = noise_covariance(reverse, process.d, gap.reshape(1))
-    return expm_2x2(reverse, gap.reshape(1)), torch.linalg.cholesky(covariance)
+    gap = torch.tensor([process.beta_between(s_from, s_to)], dtype=torch.float64)
+    covariance = noise_covariance(reverse, process.d, gap)
+    return expm_2x2(reverse, gap), torch.linalg.cholesky(covariance)
 
 
 def splitting(field, u: torch.Tensor, grid: torch.Tensor, noise) -> SamplerResult:
@@ -124,9 +123,7 @@ def splitting(field, u: torch.Tensor, grid: torch.Tensor, noise) -> SamplerResul
         eps, c = field.eps(u, 0.5 * (t + t_next))
         dsx, dsv = field.path.diffused_score(eps, c)
         lx, lv = mix(d_inverse[None], *split(u))
-        gap = float(process.integrated_beta(torch.tensor(s, dtype=torch.float64)) -
-                    process.integrated_beta(torch.tensor(s_next, dtype=torch.float64)))
-        u = u + gap * join(dsx + lx, dsv + lv)
+        u = u + process.beta_between(s, s_next) * join(dsx + lx, dsv + lv)
         u = _ou(process, u, s_half, s_next, noise(2 * k + 1))
     return SamplerResult(u, len(times) - 1)
 

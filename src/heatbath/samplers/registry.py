@@ -101,6 +101,11 @@ def _phase_only(field, x, grid, noise, settings, trace=None):
                      "or psld, or another sampler")
 
 
+def phase_samplers() -> str:
+    """The samplers that integrate phase-space paths, for error messages."""
+    return ", ".join(name for name, s in SAMPLERS.items() if s.phase_step is not None)
+
+
 def _map(settings) -> str:
     return "map"
 
