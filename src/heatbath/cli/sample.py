@@ -13,7 +13,9 @@ from heatbath.core.errors import UserError
 
 @app.command()
 def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
-           n: int = typer.Option(1000, "-n", min=1, help="number of samples"),
+           n: Optional[int] = typer.Option(None, "-n", min=1,
+                                           help="number of samples (default 1000; with --from, "
+                                                "one per observation)"),
            sampler: Optional[str] = typer.Option(None, "--sampler"),
            nfe: Optional[int] = typer.Option(None, "--nfe", help="network evaluations per sample"),
            guidance: Optional[float] = typer.Option(None, "--guidance",
@@ -35,6 +37,9 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
                                                help="clamp denoised estimates to the data range"),
            device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
+           from_file: Optional[Path] = typer.Option(
+               None, "--from", help="coupled runs (path.base): FILE.npz of observations c (or "
+                                    "clean points x to corrupt, for PSNR) to restore"),
            quiet: bool = typer.Option(False, "--quiet")):
     """Draw samples from a trained run (optionally with per-sample log q); with --target, an
     autoregressive energy run's model for another beta or lattice size, into a new run."""
@@ -43,6 +48,11 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     check_device(device)
     _check_out(out, transfer=target is not None)
     energy = read_run_record(run_dir).kind == "energy"
+    if from_file is not None and energy:
+        raise UserError("--from restores observations with a data run trained with path.base; "
+                        f"{run_dir} is an energy run")
+    if n is None and (energy or from_file is None):
+        n = 1000
     if target is not None and not energy:
         raise UserError(f"--target draws an energy run's model for another target; {run_dir} "
                         f"is a data run")
@@ -66,7 +76,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
                         churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
-                        device=device, quiet=quiet)
+                        device=device, quiet=quiet, from_file=from_file)
 
 
 def _check_out(out: Optional[Path], transfer: bool) -> None:
@@ -84,7 +94,8 @@ def _check_out(out: Optional[Path], transfer: bool) -> None:
 
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
-                        eta, churn, conjugate_lambda, clip, device, quiet) -> None:
+                        eta, churn, conjugate_lambda, clip, device, quiet,
+                        from_file=None) -> None:
     import numpy as np
 
     from heatbath.core.progress import counter_bar
@@ -96,13 +107,21 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     s = run.config.sample
     settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn,
                           conjugate_lambda=conjugate_lambda)
+    observed = _observed(run, from_file, n, seed)
+    n = n if observed is None else len(observed.observation)
     condition = parse_condition(run, cond, n)
     if guidance is None:   # [sample] guidance is the run's default, used only with --cond
         guidance = s.guidance if condition is not None else 0.0
     with counter_bar("sampling", n, quiet) as advance:
         result = sample_run(run, n, settings, seed=seed, cond=condition, guidance=guidance,
-                            with_log_q=log_q, clip=s.clip if clip is None else clip, progress=advance)
+                            with_log_q=log_q, clip=s.clip if clip is None else clip,
+                            progress=advance,
+                            observation=None if observed is None else observed.observation)
     arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
+    quality = ""
+    if observed is not None:
+        extra, quality = restoration_arrays(run, result.x, observed)
+        arrays.update(extra)
     if condition is not None:
         arrays["c"] = condition.numpy()
     if log_q:
@@ -110,7 +129,43 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     target = out or run_dir / f"samples-{settings.name}-{settings.nfe}-seed{seed}.npz"
     atomic_save_npz(target, arrays)
     extra = f", {LOG_Q_SUMMARY[result.log_q_kind]}" if log_q else ""
-    echo(f"{n} samples with {settings.name}, NFE {result.nfe}{extra} -> {target}", quiet)
+    what = "restorations" if observed is not None else "samples"
+    echo(f"{n} {what} with {settings.name}, NFE {result.nfe}{quality}{extra} -> {target}", quiet)
+
+
+def _observed(run, from_file, n, seed):
+    """--from's observations, cycled to -n rows when given; None without --from."""
+    from heatbath.generative.restore import cycled, read_observed
+
+    if from_file is None:
+        if run.config.path.base != "noise":
+            raise UserError(f"this model restores observations (path.base="
+                            f"{run.config.path.base}): pass them with --from FILE.npz")
+        return None
+    if run.config.path.base == "noise":
+        raise UserError("--from restores observations: it needs a model trained with "
+                        "path.base=inpaint, superres or paired")
+    observed = read_observed(run, from_file, seed)
+    return cycled(observed, n or len(observed.observation))
+
+
+def restoration_arrays(run, restored, observed) -> tuple[dict, str]:
+    """The .npz arrays of a restoration (its base and missing map; with clean points, the
+    truth and per-sample PSNR) and the summary for the terminal."""
+    from heatbath.generative.restore import restoration_quality
+
+    obs = observed.observation
+    arrays = {"base": obs.base.numpy(), "missing": obs.missing.numpy()}
+    data = run.info.data
+    width = (data.data_range[1] - data.data_range[0]) if data.data_range else (
+        max(data.max) - min(data.min))
+    quality = restoration_quality(restored, observed, width)
+    if quality is None:
+        return arrays, ""
+    arrays.update(truth=observed.truth.numpy(), psnr=quality["psnr"].numpy(),
+                  psnr_base=quality["psnr_base"].numpy())
+    return arrays, (f", PSNR {float(quality['psnr'].mean()):.2f} dB (base "
+                    f"{float(quality['psnr_base'].mean()):.2f} dB)")
 
 
 # One line each for the terminal; the .npz carries samplers.DENSITY_MEANING in full.

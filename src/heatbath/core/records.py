@@ -77,7 +77,8 @@ class DataSummary:
     kind: str                          # vector | image | ...
     n_train: int
     n_heldout: int
-    sigma_data: float
+    sigma_data: float                  # the path's data scale: std of x, or for a coupled run
+                                       # (path.base) the RMS of the residual x − b(c)
     mean: list                         # flattened per-element mean of the training data
     min: list | None = None            # per-element range (for sample.clip)
     max: list | None = None

@@ -35,6 +35,8 @@ class DataSet:
     levels: int | None = None
     data_range: tuple[float, float] | None = None
     log_density: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # paired data (path.base=paired): the source x0 of each target x, same shape
+    x0: torch.Tensor | None = None
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -51,7 +53,8 @@ class DataSet:
     def subset(self, index) -> "DataSet":
         """The rows selected by `index` (LongTensor, slice or boolean mask); metadata is kept."""
         c = None if self.c is None else self.c[index]
-        return replace(self, x=self.x[index], c=c)
+        x0 = None if self.x0 is None else self.x0[index]
+        return replace(self, x=self.x[index], c=c, x0=x0)
 
 
 def split_holdout(ds: DataSet, fraction: float = 0.1, seed: int = 0) -> tuple[DataSet, DataSet]:

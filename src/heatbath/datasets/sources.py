@@ -114,8 +114,14 @@ def _load_file(path: Path, kind: str) -> DataSet:
     if suffix not in (".npz", ".npy"):
         raise UserError(f"{where} is not a .npz, .npy or .xyz file; save your data with "
                         "numpy.savez (arrays x and optional c) or numpy.save")
-    x, c = _read_npz(path, where) if suffix == ".npz" else (_read_npy(path, where), None)
-    return _dataset_from_arrays(x, c, name=path.stem, where=where, kind=kind)
+    if suffix == ".npy":
+        return _dataset_from_arrays(_read_npy(path, where), None, name=path.stem, where=where,
+                                    kind=kind)
+    x, c, x0 = _read_npz(path, where)
+    ds = _dataset_from_arrays(x, c, name=path.stem, where=where, kind=kind)
+    if x0 is not None:
+        _attach_sources(ds, x, x0, where)
+    return ds
 
 
 XYZ_SUFFIXES = (".xyz", ".extxyz")
@@ -166,7 +172,8 @@ def _read_npy(path: Path, where: str) -> np.ndarray:
     return array
 
 
-def _read_npz(path: Path, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_npz(path: Path, where: str) -> tuple[np.ndarray, np.ndarray | None,
+                                               np.ndarray | None]:
     try:
         archive = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
@@ -180,7 +187,7 @@ def _read_npz(path: Path, where: str) -> tuple[np.ndarray, np.ndarray | None]:
             raise UserError(f"{where} has no array 'x' (it has: {', '.join(names) or 'none'}); "
                             "save it with numpy.savez(file, x=samples)")
         try:
-            return archive["x"], (archive["c"] if "c" in names else None)
+            return tuple(archive[key] if key in names else None for key in ("x", "c", "x0"))
         except _READ_ERRORS as exc:
             raise _unreadable(where, exc) from None
 
@@ -265,6 +272,15 @@ def _attach_condition(ds: DataSet, c: np.ndarray, where: str) -> None:
     if not np.isfinite(values).all():
         raise UserError(f"c in {where} has NaN or inf values; remove or fix them")
     ds.c, ds.cond_kind = torch.from_numpy(values), "continuous"
+
+
+def _attach_sources(ds: DataSet, x: np.ndarray, x0: np.ndarray, where: str) -> None:
+    """Paired data: x0[i] is the source of target x[i] (path.base=paired), same shape."""
+    if x0.shape != x.shape:
+        raise UserError(f"x0 in {where} has shape {x0.shape} but x has {x.shape}; give one "
+                        f"source of the same shape per target")
+    _check_samples(x0, where)
+    ds.x0 = torch.from_numpy(x0.astype(np.float32)).reshape(ds.x.shape)
 
 
 def _attach_labels(ds: DataSet, labels: np.ndarray, where: str) -> None:

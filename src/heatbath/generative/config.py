@@ -77,6 +77,13 @@ class PathConfig:
     psld_beta: float = setting(8.0, POSITIVE)
     # cld / psld: v₀ ~ N(0, γM) at the data end
     phase_gamma: float = setting(0.04, POSITIVE)
+    # noise | inpaint | superres | paired: the base x₀ = b(c) + z of a data-dependent
+    # coupling (generative.corruptions); the model learns x − b(c) conditioned on c
+    base: str = "noise"
+    # inpaint: center | half | random (holes)
+    mask: str = "center"
+    # superres: side of the averaged blocks
+    factor: int = setting(4, AT_LEAST_1)
 
 
 @dataclass

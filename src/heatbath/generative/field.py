@@ -7,6 +7,8 @@ velocity. One place owns classifier-free guidance.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -33,17 +35,21 @@ class Field:
         self.cond, self.guidance = cond, float(guidance)
         self.clip = clip    # (low, high) bounds for x̂₁, event-shaped: diffusers' clip_sample
 
+    def _call(self, scaled: torch.Tensor, t: torch.Tensor, cond=None, drop=None) -> torch.Tensor:
+        """The network on a batch (a CoupledField adds its observation)."""
+        return self.net(scaled, t, cond, drop)
+
     def network_output(self, x: torch.Tensor, t: torch.Tensor, c: Coefficients) -> torch.Tensor:
         scaled = self.path.network_input(x, c)
         if self.cond is None:
-            return self.net(scaled, t)
+            return self._call(scaled, t)
         if self.guidance == 0.0:
-            return self.net(scaled, t, self.cond)
+            return self._call(scaled, t, self.cond)
         # Both branches in one batch: one network call per field evaluation.
-        both = self.net(torch.cat([scaled, scaled]), torch.cat([t, t]),
-                        torch.cat([self.cond, self.cond]),
-                        torch.cat([torch.zeros(len(x), dtype=torch.bool, device=x.device),
-                                   torch.ones(len(x), dtype=torch.bool, device=x.device)]))
+        both = self._call(torch.cat([scaled, scaled]), torch.cat([t, t]),
+                          torch.cat([self.cond, self.cond]),
+                          torch.cat([torch.zeros(len(x), dtype=torch.bool, device=x.device),
+                                     torch.ones(len(x), dtype=torch.bool, device=x.device)]))
         conditional, unconditional = both.chunk(2)
         return (1 + self.guidance) * conditional - self.guidance * unconditional
 
@@ -105,6 +111,36 @@ class PhaseField(Field):
     def velocity(self, u: torch.Tensor, t) -> torch.Tensor:
         eps, c = self.eps(u, t)
         return self.path.velocity(u, eps, c)
+
+
+class CoupledField(Field):
+    """A data-dependent coupling's network (`generative.corruptions`) for a batch of
+    observations: samplers see the residual y = x − b(c) on the path, with noise and
+    velocity on the unknown subspace (the path's noise becomes the observation's projected
+    Gaussian). Inputs are projected too, so the Jacobian of the velocity is P·J·P and every
+    full-space trace or log-determinant is the one on the subspace."""
+
+    def __init__(self, net: nn.Module, path: Path, prediction: str, observation,
+                 context: torch.Tensor, cond: torch.Tensor | None = None,
+                 guidance: float = 0.0) -> None:
+        path = copy.copy(path)
+        path.noise = observation.noise()
+        super().__init__(net, path, prediction, cond, guidance)
+        self.observation, self.context = observation, context
+
+    def _call(self, scaled, t, cond=None, drop=None):
+        repeats = len(scaled) // len(self.context)   # guidance doubles the batch
+        context = self.context.repeat(repeats, *([1] * (self.context.dim() - 1)))
+        return self.net(scaled, t, cond, drop, context=context.to(scaled))
+
+    def predict(self, x: torch.Tensor, t):
+        project = self.observation.project
+        data, noise = super().predict(project(x), t)
+        return project(data), project(noise)
+
+    def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
+        project = self.observation.project
+        return project(super().velocity(project(x), t))
 
 
 def make_field(net: nn.Module, path, prediction: str, cond: torch.Tensor | None = None,

@@ -22,7 +22,8 @@ from heatbath.datasets import DataSet, load_source, split_holdout
 from heatbath.core.errors import UserError
 from heatbath.core.records import (RUN_JSON, DataRunRecord, DataSummary, read_run_record,
                                    write_record)
-from heatbath.generative.run import load_run
+from heatbath.generative.corruptions import residual_scale
+from heatbath.generative.run import load_run, run_corruption
 from heatbath.generative.resolve import (make_net, make_path, net_options, network_shape,
                                         resolve_config)
 from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_text,
@@ -50,7 +51,8 @@ def _run_record(config: RunConfig, train_set: DataSet, heldout: DataSet, options
     return DataRunRecord(
         name=train_set.name, status="training", step=0, event_shape=list(train_set.event_shape),
         data=data, net=options,
-        path={"name": config.path.name, "prediction": config.path.prediction},
+        path={"name": config.path.name, "prediction": config.path.prediction,
+              "base": config.path.base},
         cond_kind=train_set.cond_kind, num_classes=train_set.num_classes,
         cond_dim=_condition_width(train_set), heatbath_version=__version__)
 
@@ -63,17 +65,21 @@ def _condition_width(ds: DataSet) -> int | None:
 
 def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, DataRunRecord, DataSet]:
     train_set, heldout = load_data(config)
-    resolve_config(config, train_set.event_shape, train_set.kind)
+    resolve_config(config, train_set.event_shape, train_set.kind, train_set.x0 is not None)
     dtype = DTYPES[config.train.dtype]
     x = train_set.x.to(dtype)
-    sigma_data = float(x.std()) or 1.0
+    x0 = None if train_set.x0 is None else train_set.x0.to(dtype)
     mean = x.mean(0)
+    corruption = run_corruption(config, mean)
+    sigma_data = (float(x.std()) if corruption is None
+                  else residual_scale(corruption, x, x0, config.train.seed)) or 1.0
     options = net_options(config, network_shape(config, train_set.event_shape),
                           train_set.cond_kind,
                           train_set.num_classes, _condition_width(train_set))
     net = make_net(options, seed=config.train.seed, dtype=dtype)
     path = make_path(config, sigma_data, mean, train_set.kind, train_set.event_shape)
-    job = TrainingJob(config, run_dir, x, train_set.c, train_set.cond_kind, path, net)
+    job = TrainingJob(config, run_dir, x, train_set.c, train_set.cond_kind, path, net,
+                      corruption, x0, (float(x.min()), float(x.max())))
     return job, _run_record(config, train_set, heldout, options, sigma_data, mean), heldout
 
 
@@ -116,6 +122,8 @@ def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False
         tensors = {"x": heldout.x.to(job.train_x.dtype)}
         if heldout.c is not None:
             tensors["c"] = heldout.c
+        if heldout.x0 is not None:
+            tensors["x0"] = heldout.x0.to(job.train_x.dtype)
         atomic_save_tensors(run_dir / "heldout.safetensors", tensors)
     if ctx.world > 1:
         torch.distributed.barrier()
@@ -138,6 +146,7 @@ def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False
 
 
 def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
+    from heatbath.generative.restore import cycled, heldout_observed
     from heatbath.generative.sample import sample_run
     from heatbath.report import write_report
 
@@ -147,7 +156,14 @@ def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:
     write_record(run_dir / RUN_JSON, info)
     run = load_run(run_dir)
     s = config.sample
-    result = sample_run(run, config.eval.samples, s.settings(), seed=config.train.seed, clip=s.clip)
+    arrays = {}
+    observed = None
+    if config.path.base != "noise":   # restore the held-out points' observations
+        observed = cycled(heldout_observed(run, config.train.seed), config.eval.samples)
+        arrays = {"base": observed.observation.base.numpy(), "truth": observed.truth.numpy()}
+    result = sample_run(run, config.eval.samples, s.settings(), seed=config.train.seed,
+                        clip=s.clip, observation=None if observed is None
+                        else observed.observation)
     atomic_save_npz(run_dir / "samples.npz", {"x": result.x.numpy(),
-                                              "nfe": np.array(result.nfe)})
+                                              "nfe": np.array(result.nfe), **arrays})
     write_report(run_dir)

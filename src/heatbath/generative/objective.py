@@ -36,11 +36,18 @@ def sample_times(kind: str, batch: int, path: Path, t_range: tuple[float, float]
 
 def regression_loss(net, path: Path, prediction: str, ps: PathSample,
                     cond: torch.Tensor | None = None,
-                    drop: torch.Tensor | None = None) -> torch.Tensor:
+                    drop: torch.Tensor | None = None, observation=None,
+                    context: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error per sample between the network output and its target (on a
-    phase-space path, the part of ε that reaches the ODE: hybrid score matching)."""
+    phase-space path, the part of ε that reaches the ODE: hybrid score matching; with a
+    data-dependent coupling's `observation`, the part on the unknown subspace, the only one
+    its Field uses, and the network reads `context` beside x)."""
     c = path.coefficients(ps.t, ps.x1)
     net_input = path.network_input(ps.x_t, c)
-    out = net(net_input, ps.t) if cond is None else net(net_input, ps.t, cond, drop)
+    extra = {} if context is None else {"context": context}
+    out = net(net_input, ps.t, cond, drop, **extra)
     target = path.regression_target(prediction, ps)
-    return (path.trained_part(out) - path.trained_part(target)).pow(2).flatten(1).mean(1)
+    error = path.trained_part(out) - path.trained_part(target)
+    if observation is not None:
+        error = observation.project(error)
+    return error.pow(2).flatten(1).mean(1)

@@ -16,7 +16,8 @@ from heatbath.core.errors import UserError
 from heatbath.core.runs import DTYPES
 from heatbath.core.settings import check_all_bounds
 from heatbath.generative.objective import TIME_SAMPLINGS
-from heatbath.nets import NETS, build_net, fits, fitting, resolved_net
+from heatbath.generative.corruptions import MASKS, check_base
+from heatbath.nets import CONTEXT_NETS, NETS, build_net, fits, fitting, resolved_net
 from heatbath.paths import PATHS, PREDICTIONS, build_path
 from heatbath.paths.noise import SpaceGaussianNoise
 from heatbath.paths.phase_path import state_shape
@@ -26,8 +27,10 @@ from heatbath.samplers.grids import GRIDS
 from heatbath.spaces import CentredParticles
 
 
-def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -> RunConfig:
-    """Fill every "auto" and validate every enumerated choice (in place; returns config)."""
+def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str,
+                   has_sources: bool = False) -> RunConfig:
+    """Fill every "auto" and validate every enumerated choice (in place; returns config).
+    `has_sources`: the data pair each target with a source x0 (path.base=paired)."""
     check_all_bounds(config)   # TOML and --set were checked on reading; Python callers here
     p = config.path
     choice(p.name, PATHS, "path.name")
@@ -58,6 +61,9 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str) -
     _check_feasible(config, kind)
     if path_kind.process is not None:
         _check_phase_space(config, kind)
+    check_base(p.base, event_shape, kind, p.factor, has_sources)
+    if p.base != "noise":
+        _check_coupled(config)
     choice(config.train.dtype, DTYPES, "train.dtype")
     choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
     return config
@@ -108,6 +114,26 @@ def _check_phase_space(config: RunConfig, kind: str) -> None:
                         f"predict; set sample.clip=false")
 
 
+def _check_coupled(config: RunConfig) -> None:
+    """What a data-dependent base cannot be combined with, refused up front."""
+    p = config.path
+    if p.base == "inpaint":
+        choice(p.mask, MASKS, "path.mask")
+    if PATHS[p.name].process is not None or PATHS[p.name].noise != "gaussian":
+        raise UserError(f"path.base={p.base} learns a residual on a Gaussian path; use "
+                        f"path.name=linear, trig, vp, cosine, ve, edm or interpolant")
+    if config.train.coupling != "independent":
+        raise UserError(f"path.base={p.base} pairs each point with its own observation; "
+                        f"train.coupling={config.train.coupling} would re-pair them: use "
+                        f"train.coupling=independent")
+    if config.model.net not in CONTEXT_NETS:
+        raise UserError(f"path.base={p.base} feeds the observation to the network beside x; "
+                        f"use model.net={' or '.join(CONTEXT_NETS)}")
+    if config.sample.clip:
+        raise UserError(f"path.base={p.base} models x − b(c), not x: sample.clip would clamp "
+                        f"the wrong range; set sample.clip=false")
+
+
 def network_shape(config: RunConfig, event_shape) -> tuple[int, ...]:
     """The network's event shape: the data's, or (x, v) stacked for a phase-space path."""
     if PATHS[config.path.name].process is not None:
@@ -135,8 +161,10 @@ def make_path(config: RunConfig, sigma_data: float, data_mean: torch.Tensor | No
     """The run's path; particle data get noise on the zero-CoM subspace and no mean shift (a
     fixed mean configuration would break the model's rotation and permutation symmetry)."""
     p = config.path
+    # A coupled run's path carries the residual x − b(c), centred by construction.
+    centred = kind == "particles" or p.base != "noise"
     path = build_path(p.name, pfgm_dof=p.pfgm_dof, sigma_data=sigma_data,
-                      data_mean=None if kind == "particles" else data_mean,
+                      data_mean=None if centred else data_mean,
                       schedule_params=schedule_params(config))
     if kind == "particles":
         path.noise = SpaceGaussianNoise(CentredParticles(*event_shape))
@@ -145,11 +173,14 @@ def make_path(config: RunConfig, sigma_data: float, data_mean: torch.Tensor | No
 
 def net_options(config: RunConfig, event_shape, cond_kind, num_classes, cond_dim) -> dict:
     """The keyword arguments of build_net, recorded in run.json to rebuild the network: the
-    model.* settings the chosen network declares (`nets.NETS[...].options`)."""
+    model.* settings the chosen network declares (`nets.NETS[...].options`); a coupled run's
+    network also reads the observation (b(c) and the missing map: twice x's channels)."""
     m = config.model
     options = {"kind": m.net, "event_shape": list(event_shape),
                "num_classes": num_classes if cond_kind == "class" else None,
                "cond_dim": cond_dim if cond_kind == "continuous" else None}
+    if config.path.base != "noise":
+        options["context_channels"] = 2 * int(event_shape[0])
     for name in NETS[m.net].options:
         if hasattr(m, name):
             value = getattr(m, name)

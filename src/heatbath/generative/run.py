@@ -10,7 +10,8 @@ import torch
 from heatbath.core.checkpoint import load_model_weights
 from heatbath.generative.config import RunConfig, load_config
 from heatbath.core.errors import UserError
-from heatbath.generative.field import Field, make_field
+from heatbath.generative.corruptions import make_corruption
+from heatbath.generative.field import CoupledField, Field, make_field
 from heatbath.samplers.likelihood import LogLikelihood, log_likelihood
 from heatbath.generative.resolve import make_net, make_path
 from heatbath.core.records import DataRunRecord, read_run_record
@@ -35,8 +36,33 @@ class LoadedRun:
     def dtype(self) -> torch.dtype:
         return DTYPES[self.config.train.dtype]
 
+    @property
+    def corruption(self):
+        """The data-dependent coupling's corruption (None: the base is pure noise)."""
+        mean = torch.tensor(self.info.data.mean, dtype=self.dtype).reshape(self.event_shape)
+        return run_corruption(self.config, mean)
+
+    @property
+    def context_range(self) -> tuple[float, float]:
+        """The training data's range, which the network's view of an observation is scaled by."""
+        data = self.info.data
+        if data.min is None or data.max is None:
+            raise UserError(f"{self.run_dir / 'run.json'} has no data range; re-run heatbath fit")
+        return float(min(data.min)), float(max(data.max))
+
+    def coupled_field(self, observation, cond: torch.Tensor | None = None,
+                      guidance: float = 0.0) -> CoupledField:
+        """The field of the residual x − b(c) for a batch of observations (coupled runs)."""
+        observation = observation.to(self.device)
+        cond = None if cond is None else cond.to(self.device)
+        return CoupledField(self.net, self.path, self.config.path.prediction, observation,
+                            observation.context(*self.context_range), cond, guidance)
+
     def field(self, cond: torch.Tensor | None = None, guidance: float = 0.0,
               clip: bool = False) -> Field:
+        if self.config.path.base != "noise":
+            raise UserError(f"this model restores observations (path.base="
+                            f"{self.config.path.base}): pass them with --from FILE")
         cond = None if cond is None else cond.to(self.device)
         bounds = None if not clip else tuple(b.to(self.device) for b in self.clip_bounds())
         return make_field(self.net, self.path, self.config.path.prediction, cond, guidance,
@@ -53,15 +79,24 @@ class LoadedRun:
         return low - margin, high + margin
 
     def log_likelihood(self, x: torch.Tensor, *, cond: torch.Tensor | None = None,
-                       guidance: float = 0.0, seed: int = 0,
-                       batch_size: int = 250) -> LogLikelihood:
+                       guidance: float = 0.0, seed: int = 0, batch_size: int = 250,
+                       observation=None) -> LogLikelihood:
         """log q(x) under this model's probability-flow ODE, in batches; row i keeps its
-        Hutchinson probes (keyed by i) whatever the batching. Settings from [eval]."""
+        Hutchinson probes (keyed by i) whatever the batching. Settings from [eval]. A coupled
+        run scores log q(x | c) of each row's `observation`: the residual's density on the
+        unknown subspace."""
         values, errors, nfe, method = [], [], 0, "exact"
         for start in range(0, len(x), batch_size):
             stop = min(len(x), start + batch_size)
-            field = self.field(None if cond is None else cond[start:stop], guidance)
-            found = log_likelihood(field, x[start:stop].to(self.device), probes=self.config.eval.probes,
+            rows = None if cond is None else cond[start:stop]
+            points = x[start:stop].to(self.device)
+            if observation is None:
+                field = self.field(rows, guidance)
+            else:
+                part = observation.rows(slice(start, stop)).to(self.device)
+                field = self.coupled_field(part, rows, guidance)
+                points = part.project(points - part.base)
+            found = log_likelihood(field, points, probes=self.config.eval.probes,
                                    seed=seed, ids=torch.arange(start, stop),
                                    rtol=self.config.eval.rtol, atol=self.config.eval.atol)
             values.append(found.log_q.cpu())
@@ -81,6 +116,18 @@ class LoadedRun:
         if c is not None and len(c) != len(x):
             raise UserError(f"{path} is corrupt: {len(c)} conditions for {len(x)} samples")
         return x.to(self.dtype), c
+
+    def heldout_sources(self) -> torch.Tensor | None:
+        """The paired sources x0 of the held-out targets (path.base=paired), else None."""
+        x0 = load_tensors(self.run_dir / "heldout.safetensors", "held-out data").get("x0")
+        return None if x0 is None else x0.to(self.dtype)
+
+
+def run_corruption(config: RunConfig, mean: torch.Tensor):
+    """The corruption of the run's path.base (None for pure noise); in-painting fills its
+    holes with the training data's mean."""
+    p = config.path
+    return make_corruption(p.base, p.mask, p.factor, mean)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -107,13 +154,18 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(run_dir, info, config, net.to(device), path, device)
 
 
+def _describe(path: tuple[str, str, str]) -> str:
+    name, prediction, base = path
+    return f"{name}/{prediction}" + ("" if base == "noise" else f" with base {base}")
+
+
 def _check_config_matches(run_dir: Path, config: RunConfig, info: DataRunRecord) -> None:
     """config.toml may be edited by hand; the path the weights were trained on may not."""
-    trained = (info.path["name"], info.path["prediction"])
-    configured = (config.path.name, config.path.prediction)
+    trained = (info.path["name"], info.path["prediction"], info.path.get("base", "noise"))
+    configured = (config.path.name, config.path.prediction, config.path.base)
     if configured != trained:
-        raise UserError(f"{run_dir / 'config.toml'} says path {configured[0]}/{configured[1]}, "
-                        f"but the weights were trained on {trained[0]}/{trained[1]}; restore "
-                        f"[path] in config.toml")
+        raise UserError(f"{run_dir / 'config.toml'} says path {_describe(configured)}, but the "
+                        f"weights were trained on {_describe(trained)}; restore [path] in "
+                        f"config.toml")
     if config.train.dtype not in DTYPES:
         raise UserError(f"{run_dir / 'config.toml'}: unknown train.dtype '{config.train.dtype}'")

@@ -55,7 +55,7 @@ def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | 
 def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int = 0,
                cond: torch.Tensor | None = None, guidance: float = 0.0, with_log_q: bool = False,
                batch_size: int = 1000, clip: bool = False,
-               progress=None) -> GeneratedSamples:
+               progress=None, observation=None) -> GeneratedSamples:
     """Draw n samples; with_log_q adds the density of what the sampler returned
     (`samplers.returned`): exact for a deterministic fixed-step sampler, a path log-weight for
     a stochastic one, the probability-flow ODE's (Hutchinson probes and tolerances from
@@ -63,7 +63,16 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
 
     clip clamps the denoised estimate to the training data's range while sampling; the
     clamped map has no density, so with_log_q refuses it for fixed-step samplers.
+
+    A coupled run (path.base) restores one `observation` row per sample (n rows): x = b(c) + y
+    with y drawn on the unknown subspace, and log q is log q(x | c) there.
     """
+    if (observation is None) != (run.config.path.base == "noise"):
+        raise UserError("this model restores observations: pass them with --from FILE"
+                        if observation is None else "--from FILE needs a model trained with "
+                        "path.base=inpaint, superres or paired")
+    if observation is not None and len(observation) != n:
+        raise ValueError(f"{len(observation)} observations for {n} samples")
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if not math.isfinite(guidance):
@@ -89,14 +98,18 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
     outputs, log_qs, nfe = [], [], 0
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
-        field = run.field(None if cond is None else cond[start:stop], guidance, clip)
+        rows = None if cond is None else cond[start:stop]
+        part = None if observation is None else observation.rows(slice(start, stop))
+        field = (run.field(rows, guidance, clip) if part is None
+                 else run.coupled_field(part, rows, guidance))
         try:
             result = draw_samples(field, stop - start, run.event_shape, settings, seed=seed,
                                   batch_size=stop - start, first_index=start, dtype=run.dtype,
                                   device=run.device, with_log_q=kind in ("map", "path"))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        outputs.append(result.x.cpu())
+        outputs.append(result.x.cpu() if part is None
+                       else part.base.cpu() + part.project(result.x.cpu()))
         if result.log_q is not None:
             log_qs.append(result.log_q.cpu())
         nfe = max(nfe, result.nfe)
@@ -104,14 +117,15 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
             progress(stop - start)
     out = GeneratedSamples(torch.cat(outputs), nfe, cond, log_q_kind=kind)
     if kind == "ode":
-        _attach_log_q(run, out, cond, guidance, seed, batch_size)
+        _attach_log_q(run, out, cond, guidance, seed, batch_size, observation)
     elif kind is not None:
         out.log_q = torch.cat(log_qs)
     return out
 
 
-def _attach_log_q(run, out: GeneratedSamples, cond, guidance, seed, batch_size) -> None:
+def _attach_log_q(run, out: GeneratedSamples, cond, guidance, seed, batch_size,
+                  observation=None) -> None:
     found = run.log_likelihood(out.x, cond=cond, guidance=guidance, seed=seed,
-                               batch_size=batch_size)
+                               batch_size=batch_size, observation=observation)
     out.log_q, out.log_q_stderr = found.log_q, found.stderr
     out.likelihood_nfe, out.likelihood_method = found.nfe, found.method

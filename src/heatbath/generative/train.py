@@ -58,6 +58,12 @@ class TrainingJob:
     cond_kind: str | None
     path: object
     net: torch.nn.Module
+    # data-dependent coupling (`generative.corruptions`): the corruption that builds each
+    # point's base, paired sources x0 (path.base=paired), and the data range the network's
+    # view of the observation is scaled by
+    corruption: object | None = None
+    train_x0: torch.Tensor | None = None
+    context_range: tuple[float, float] = (-1.0, 1.0)
 
 
 def _batch(job: TrainingJob, generator: torch.Generator, device: str):
@@ -73,7 +79,14 @@ def _batch(job: TrainingJob, generator: torch.Generator, device: str):
     if job.train_c is not None:
         cond = job.train_c[idx].to(device)
         drop = (torch.rand(cfg.batch_size, generator=generator) < cfg.cond_drop).to(device)
-    return job.path.sample(x1, t, z), cond, drop
+    coupled = {}
+    if job.corruption is not None:
+        # The residual x − b(c) on the path, its noise on the unknown subspace.
+        source = None if job.train_x0 is None else job.train_x0[idx].to(device)
+        obs = job.corruption.observe(x1, generator, source).to(device)
+        x1, z = x1 - obs.base, obs.project(z)
+        coupled = {"observation": obs, "context": obs.context(*job.context_range)}
+    return job.path.sample(x1, t, z), cond, drop, coupled
 
 
 def _learning_rate(cfg, step: int) -> float:
@@ -142,8 +155,9 @@ def _loop(job, ctx, model, net, ema, optimizer, generator, step, progress) -> No
     while step < cfg.steps:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(cfg, step)
-        ps, cond, drop = _batch(job, generator, cfg.device)
-        loss = regression_loss(model, job.path, job.config.path.prediction, ps, cond, drop).mean()
+        ps, cond, drop, coupled = _batch(job, generator, cfg.device)
+        loss = regression_loss(model, job.path, job.config.path.prediction, ps, cond, drop,
+                               **coupled).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)

@@ -17,6 +17,7 @@ from torch import nn
 
 from heatbath.core.errors import UserError
 from heatbath.nets.conditioner import Conditioner
+from heatbath.nets.context import WithContext
 from heatbath.nets.egnn import EGNN
 from heatbath.nets.ema import EMA
 from heatbath.nets.flat import Flattened
@@ -80,6 +81,10 @@ def resolved_net(kind: str, modality: str) -> str:
     return DEFAULT_NETS.get(modality, "mlp") if kind == "auto" else kind
 
 
+# Networks whose output at a coordinate may depend on every input: they can read a context
+# beside x (a hollow net's one-pass divergence, an EGNN's equivariance would not survive it).
+CONTEXT_NETS = ("mlp", "unet")
+
 ALL_OPTIONS = tuple(dict.fromkeys(name for k in NETS.values() for name in k.options))
 NET_KINDS = tuple(NETS)
 
@@ -112,6 +117,7 @@ def build_net(
     time_dim: int | None = None,
     num_classes: int | None = None,
     cond_dim: int | None = None,
+    context_channels: int | None = None,
     seed: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -121,13 +127,25 @@ def build_net(
     Options left as None take the network's own defaults; giving an option of the other kind
     (e.g. `hidden` for a U-Net) is an error. With `seed`, initialisation uses that seed without
     touching the global RNG; otherwise it draws from the global RNG as usual.
+    `context_channels` k > 0 wraps the network in `WithContext`: it then also reads a context
+    of k channels (images) or k features (vectors) beside x (data-dependent couplings).
     """
     if kind not in NET_KINDS:
         raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
+    shape = tuple(int(n) for n in event_shape)
+    if context_channels:
+        if kind not in CONTEXT_NETS:
+            raise NetConfigError(f"a {kind!r} network cannot read an observation beside x; use "
+                                 f"model.net={' or '.join(CONTEXT_NETS)}")
+        inner = build_net(kind, (shape[0] + context_channels, *shape[1:]), hidden=hidden,
+                          depth=depth, base=base, mults=mults, num_res=num_res,
+                          attention=attention, features=features, fourier=fourier,
+                          fourier_scale=fourier_scale, time_dim=time_dim,
+                          num_classes=num_classes, cond_dim=cond_dim, seed=seed, dtype=dtype)
+        return WithContext(inner, shape[0], context_channels)
     _check_kind_options(kind, dict(hidden=hidden, depth=depth, base=base, mults=mults,
                                    num_res=num_res, attention=attention, features=features,
                                    fourier=fourier, fourier_scale=fourier_scale))
-    shape = tuple(int(n) for n in event_shape)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)

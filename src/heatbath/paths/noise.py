@@ -61,6 +61,33 @@ class SpaceGaussianNoise(GaussianNoise):
         return {"name": self.name, "space": self.space.describe()}
 
 
+class ProjectedGaussianNoise(GaussianNoise):
+    """z ~ N(0, P) for an orthogonal projection P per sample: standard normal on a linear
+    subspace, exactly zero off it. The base of a data-dependent coupling lives there
+    (`generative.corruptions`): an in-painting's missing pixels, or the images whose f×f
+    block means vanish (super-resolution). Densities refer to each sample's own subspace,
+    so `dim` is a (B,) tensor."""
+
+    def __init__(self, project, dims: torch.Tensor) -> None:
+        self.project, self.dims = project, dims
+
+    def sample(self, shape, generator=None, dtype=torch.float32) -> torch.Tensor:
+        return self.project(torch.randn(shape, generator=generator, dtype=dtype))
+
+    def from_normal(self, normal: torch.Tensor, chi2: torch.Tensor | None = None) -> torch.Tensor:
+        return self.project(normal)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        dims = self.dim(z)
+        return -0.5 * (self.project(z).flatten(1) ** 2).sum(1) - 0.5 * dims * math.log(2 * math.pi)
+
+    def dim(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dims.to(device=z.device, dtype=z.dtype)
+
+    def describe(self) -> dict:
+        return {"name": "projected_gaussian"}
+
+
 class StudentTNoise:
     """Multivariate Student-t with `dof` = D degrees of freedom, unit scale (PFGM++ kernel)."""
 
