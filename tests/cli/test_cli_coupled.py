@@ -175,4 +175,6 @@ def test_from_needs_a_coupled_run_and_a_coupled_run_needs_from(inpaint_run, tiny
     user_error(["sample", str(tiny_data_run), "--from", str(tmp_path / "obs.npz")],
                "path.base=inpaint")
     user_error(["sample", str(inpaint_run), "-n", "3"], "--from FILE")
+    user_error(["sample", str(inpaint_run), "--from", str(tmp_path / "obs.npz"), "--clip"],
+               "drop --clip")
     user_error(["sample", str(inpaint_run), "--from", str(tmp_path / "none.npz")], "--from")

@@ -109,7 +109,9 @@ class Inpainting:
         """(B, *shape) 1 in the hole."""
         sides = shape[1:] if len(shape) == 3 else shape
         hole = torch.zeros(batch, *sides, dtype=dtype)
-        for b in range(batch):
+        if self.mask != "random":   # one fixed hole for every sample
+            hole[(slice(None), *self._box(sides, generator))] = 1.0
+        for b in range(batch if self.mask == "random" else 0):
             hole[(b, *self._box(sides, generator))] = 1.0
         return hole[:, None].expand(batch, *shape).clone() if len(shape) == 3 else hole
 

@@ -73,6 +73,9 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
                         "path.base=inpaint, superres or paired")
     if observation is not None and len(observation) != n:
         raise ValueError(f"{len(observation)} observations for {n} samples")
+    if observation is not None and clip:
+        raise UserError(f"--clip clamps x̂₁ to the data's range, but a path.base="
+                        f"{run.config.path.base} model predicts the residual x − b(c); drop --clip")
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if not math.isfinite(guidance):
