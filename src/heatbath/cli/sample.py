@@ -37,6 +37,9 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            clip: Optional[bool] = typer.Option(None, "--clip/--no-clip",
                                                help="clamp denoised estimates to the data range"),
            device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
+           shape: Optional[str] = typer.Option(
+               None, "--shape", metavar="L,M",
+               help="lattice runs (data.kind=lattice): draw lattices of another size"),
            from_file: Optional[Path] = typer.Option(
                None, "--from", help="coupled runs (path.base): FILE.npz of observations c (or "
                                     "clean points x to corrupt, for PSNR) to restore"),
@@ -62,7 +65,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         refuse_gpu_for_energy(device)
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
                              log_q=log_q or None, grid=grid, eta=eta, churn=churn,
-                             conjugate_lambda=conjugate_lambda, clip=clip)
+                             conjugate_lambda=conjugate_lambda, clip=clip, shape=shape)
         if target is not None:
             from heatbath.energy.transfer import transfer_energy_run
 
@@ -76,7 +79,7 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
                         churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
-                        device=device, quiet=quiet, from_file=from_file)
+                        device=device, quiet=quiet, from_file=from_file, shape=shape)
 
 
 def _check_out(out: Optional[Path], transfer: bool) -> None:
@@ -95,7 +98,7 @@ def _check_out(out: Optional[Path], transfer: bool) -> None:
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
                         eta, churn, conjugate_lambda, clip, device, quiet,
-                        from_file=None) -> None:
+                        from_file=None, shape=None) -> None:
     import numpy as np
 
     from heatbath.core.progress import counter_bar
@@ -104,6 +107,19 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     from heatbath.generative.sample import parse_condition, sample_run
 
     run = load_run(run_dir, device)
+    if run.is_discrete:
+        continuous = dict(sampler=sampler, guidance=guidance, cond=cond, grid=grid, eta=eta,
+                          churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
+                          from_=from_file)
+        named = [f"--{k.strip('_').replace('_', '-')}" for k, v in continuous.items()
+                 if v is not None]
+        if named:
+            raise UserError(f"{', '.join(named)} do(es) not apply to a lattice run (masked "
+                            f"sampler; options: -n, --nfe, --log-q, --shape, --seed, --out)")
+        return sample_lattice_command(run, n=n, nfe=nfe, seed=seed, log_q=log_q, out=out,
+                                      shape=shape, quiet=quiet)
+    if shape is not None:
+        raise UserError("--shape applies to lattice runs (data.kind=lattice)")
     s = run.config.sample
     settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn,
                           conjugate_lambda=conjugate_lambda)
@@ -131,6 +147,34 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     extra = f", {LOG_Q_SUMMARY[result.log_q_kind]}" if log_q else ""
     what = "restorations" if observed is not None else "samples"
     echo(f"{n} {what} with {settings.name}, NFE {result.nfe}{quality}{extra} -> {target}", quiet)
+
+
+def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet) -> None:
+    """A lattice run's samples: integer x, and with --log-q their exact log q."""
+    import numpy as np
+
+    from heatbath.core.progress import counter_bar
+    from heatbath.core.runs import atomic_save_npz
+    from heatbath.generative.lattice import EXACT_LOG_Q, SAMPLER, sample_lattice
+
+    size = None
+    if shape is not None:
+        try:
+            size = tuple(int(v) for v in shape.split(","))
+        except ValueError:
+            raise UserError(f"--shape needs two integers L,M, got '{shape}'") from None
+    with counter_bar("sampling", n, quiet) as advance:
+        result = sample_lattice(run, n, seed=seed, nfe=nfe, with_log_q=log_q, shape=size,
+                                progress=advance)
+    arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
+    if log_q:
+        arrays.update(log_q=result.log_q.numpy(), log_q_density=np.array(EXACT_LOG_Q))
+    target = out or run.run_dir / f"samples-{SAMPLER}-{result.nfe}-seed{seed}.npz"
+    atomic_save_npz(target, arrays)
+    extra = ", log_q: exact log-probability of these samples" if log_q else ""
+    lattice = "x".join(map(str, result.x.shape[1:]))
+    echo(f"{n} {lattice} lattices with the {SAMPLER} sampler, NFE {result.nfe}{extra} -> "
+         f"{target}", quiet)
 
 
 def _observed(run, from_file, n, seed):

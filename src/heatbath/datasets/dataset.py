@@ -37,6 +37,8 @@ class DataSet:
     log_density: Callable[[torch.Tensor], torch.Tensor] | None = None
     # paired data (path.base=paired): the source x0 of each target x, same shape
     x0: torch.Tensor | None = None
+    # categorical lattices (kind "lattice"): x is int64 states 0..num_states-1
+    num_states: int | None = None
 
     @property
     def event_shape(self) -> tuple[int, ...]:

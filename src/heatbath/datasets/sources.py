@@ -14,6 +14,7 @@ import torch
 from heatbath.datasets.clouds import CLOUDS
 from heatbath.datasets.dataset import DataSet
 from heatbath.datasets.images import IMAGES
+from heatbath.datasets.lattice import lattice_dataset
 from heatbath.datasets.toys import TOYS, toy_log_density
 from heatbath.core.errors import UserError
 from heatbath.core.spec import call_with_params, parse_spec
@@ -114,6 +115,10 @@ def _load_file(path: Path, kind: str) -> DataSet:
     if suffix not in (".npz", ".npy"):
         raise UserError(f"{where} is not a .npz, .npy or .xyz file; save your data with "
                         "numpy.savez (arrays x and optional c) or numpy.save")
+    if kind == "lattice":   # integer states: validated and kept as int64, never as floats
+        arrays = (_read_npy(path, where), None, None) if suffix == ".npy" else _read_npz(
+            path, where)
+        return lattice_dataset(*arrays, name=path.stem, where=where)
     if suffix == ".npy":
         return _dataset_from_arrays(_read_npy(path, where), None, name=path.stem, where=where,
                                     kind=kind)
@@ -219,7 +224,7 @@ def _check_samples(x: np.ndarray, where: str) -> None:
                         f"{bad[0]}); remove or fix them")
 
 
-DATA_KINDS = ("auto", "vector", "image", "particles")
+DATA_KINDS = ("auto", "vector", "image", "particles", "lattice")
 MIN_IMAGE_SIDE = 8   # smaller "images" are far likelier to be particles or feature tables
 
 

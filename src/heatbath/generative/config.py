@@ -24,8 +24,9 @@ class DataConfig:
     source: str = ""
     # fraction kept out of training for evaluation
     holdout: float = setting(0.1, FRACTION_OPEN)
-    # auto | vector | image | particles: how a file's arrays are read (particles: (N, P, d),
-    # centre of mass removed; the model lives on the zero-CoM subspace)
+    # auto | vector | image | particles | lattice: how a file's arrays are read (particles:
+    # (N, P, d), centre of mass removed; the model lives on the zero-CoM subspace; lattice:
+    # integer states (N, L, M), q = max + 1, needs path.name=masked)
     kind: str = "auto"
     # 0: all rows (toys: their default size)
     n: int = setting(0, NON_NEGATIVE)
@@ -33,13 +34,13 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    # auto | mlp | hollow | unet | egnn
+    # auto | mlp | hollow | unet | egnn | periodic (lattices)
     net: str = "auto"
     # MLP / hollow trunk width
     hidden: int = setting(256, AT_LEAST_1)
     # MLP / hollow residual blocks
     depth: int = setting(4, AT_LEAST_1)
-    # hollow: per-coordinate context and network width
+    # hollow: per-coordinate context and network width; periodic: conv channels
     features: int = setting(32, AT_LEAST_1)
     # mlp: octaves of sin/cos features of x (0: none), at frequencies π·2^k / fourier_scale
     fourier: int = setting(0, NON_NEGATIVE)
@@ -52,7 +53,8 @@ class ModelConfig:
 
 @dataclass
 class PathConfig:
-    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm | cld | psld
+    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm | cld | psld | masked
+    # (masked: categorical lattices, data.kind=lattice)
     name: str = "linear"
     # auto | eps | x1 | v | velocity | edm
     prediction: str = "auto"

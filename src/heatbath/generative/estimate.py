@@ -100,6 +100,10 @@ def held_out_likelihood(run: LoadedRun, x: torch.Tensor, seed: int,
 def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | None = None,
                       seed: int = 0, progress=None) -> dict:
     """The JSON-ready dictionary of `heatbath estimate --json` for a data run."""
+    if run.is_discrete:   # exact probabilities of lattices, possibly of another size
+        from heatbath.generative.lattice import estimate_lattice_run
+
+        return estimate_lattice_run(run, source=source, n=n, seed=seed, progress=progress)
     heldout, sources = evaluation_data(run, source)
     if len(heldout) < 4:
         raise UserError(f"need at least 4 evaluation samples, got {len(heldout)}")

@@ -66,6 +66,12 @@ def _condition_width(ds: DataSet) -> int | None:
 def prepare_job(config: RunConfig, run_dir: Path) -> tuple[TrainingJob, DataRunRecord, DataSet]:
     train_set, heldout = load_data(config)
     resolve_config(config, train_set.event_shape, train_set.kind, train_set.x0 is not None)
+    if train_set.kind == "lattice":   # integer states: no scale, mean shift or corruption
+        from heatbath.generative.lattice import lattice_job
+
+        job, options = lattice_job(config, run_dir, train_set)
+        mean = train_set.x.double().mean(0)   # per-site mean state, for the record only
+        return job, _run_record(config, train_set, heldout, options, 1.0, mean), heldout
     dtype = DTYPES[config.train.dtype]
     x = train_set.x.to(dtype)
     x0 = None if train_set.x0 is None else train_set.x0.to(dtype)

@@ -34,6 +34,10 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str,
     check_all_bounds(config)   # TOML and --set were checked on reading; Python callers here
     p = config.path
     choice(p.name, PATHS, "path.name")
+    if kind == "lattice" or PATHS[p.name].discrete:   # categorical states: their own branch
+        from heatbath.generative.lattice import resolve_discrete
+
+        return resolve_discrete(config, kind)
     path_kind = PATHS[p.name]
     if p.prediction == "auto":
         p.prediction = path_kind.prediction
@@ -171,16 +175,20 @@ def make_path(config: RunConfig, sigma_data: float, data_mean: torch.Tensor | No
     return path
 
 
-def net_options(config: RunConfig, event_shape, cond_kind, num_classes, cond_dim) -> dict:
+def net_options(config: RunConfig, event_shape, cond_kind, num_classes, cond_dim,
+                num_states: int | None = None) -> dict:
     """The keyword arguments of build_net, recorded in run.json to rebuild the network: the
     model.* settings the chosen network declares (`nets.NETS[...].options`); a coupled run's
-    network also reads the observation (b(c) and the missing map: twice x's channels)."""
+    network also reads the observation (b(c) and the missing map: twice x's channels); a
+    lattice network its number of states q."""
     m = config.model
     options = {"kind": m.net, "event_shape": list(event_shape),
                "num_classes": num_classes if cond_kind == "class" else None,
                "cond_dim": cond_dim if cond_kind == "continuous" else None}
     if config.path.base != "noise":
         options["context_channels"] = 2 * int(event_shape[0])
+    if num_states is not None:
+        options["num_states"] = int(num_states)
     for name in NETS[m.net].options:
         if hasattr(m, name):
             value = getattr(m, name)

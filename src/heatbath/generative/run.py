@@ -37,6 +37,11 @@ class LoadedRun:
         return DTYPES[self.config.train.dtype]
 
     @property
+    def is_discrete(self) -> bool:
+        """A categorical lattice model (path.name=masked): `generative.lattice` serves it."""
+        return getattr(self.path, "discrete", False)
+
+    @property
     def corruption(self):
         """The data-dependent coupling's corruption (None: the base is pure noise)."""
         mean = torch.tensor(self.info.data.mean, dtype=self.dtype).reshape(self.event_shape)

@@ -24,7 +24,8 @@ class GeneratedSamples:
     log_q_stderr: torch.Tensor | None = None
     likelihood_nfe: int = 0
     likelihood_method: str | None = None
-    log_q_kind: str | None = None   # "map", "path" or "ode": samplers.DENSITY_MEANING
+    log_q_kind: str | None = None   # "map", "path" or "ode": samplers.DENSITY_MEANING;
+                                    # "exact": a lattice run's probability (generative.lattice)
 
 
 def parse_condition(run: LoadedRun, text: str | None, n: int) -> torch.Tensor | None:
@@ -66,7 +67,19 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
 
     A coupled run (path.base) restores one `observation` row per sample (n rows): x = b(c) + y
     with y drawn on the unknown subspace, and log q is log q(x | c) there.
+
+    A lattice run (path.name=masked) ignores `settings`: it reveals one site per step in raster
+    order, and its log q is exact (`generative.lattice.sample_lattice` for other step counts
+    and lattice sizes).
     """
+    if run.is_discrete:
+        if cond is not None or guidance or clip or observation is not None:
+            raise UserError("lattice models are unconditional: drop --cond, --guidance, --clip "
+                            "and --from")
+        from heatbath.generative.lattice import sample_lattice
+
+        return sample_lattice(run, n, seed=seed, with_log_q=with_log_q, batch_size=batch_size,
+                              progress=progress)
     if (observation is None) != (run.config.path.base == "noise"):
         raise UserError("this model restores observations: pass them with --from FILE"
                         if observation is None else "--from FILE needs a model trained with "

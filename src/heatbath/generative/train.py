@@ -64,6 +64,9 @@ class TrainingJob:
     corruption: object | None = None
     train_x0: torch.Tensor | None = None
     context_range: tuple[float, float] = (-1.0, 1.0)
+    # a discrete path's own objective (paths.masked): loss_fn(net, x, generator) -> per-sample
+    # loss on a minibatch of train_x, replacing the regression on a continuous path
+    loss_fn: object | None = None
 
 
 def _batch(job: TrainingJob, generator: torch.Generator, device: str):
@@ -87,6 +90,17 @@ def _batch(job: TrainingJob, generator: torch.Generator, device: str):
         x1, z = x1 - obs.base, obs.project(z)
         coupled = {"observation": obs, "context": obs.context(*job.context_range)}
     return job.path.sample(x1, t, z), cond, drop, coupled
+
+
+def _minibatch_loss(job: TrainingJob, model, generator: torch.Generator, device: str):
+    """The mean loss of one minibatch, every draw from `generator` (exact resume)."""
+    if job.loss_fn is not None:
+        idx = torch.randint(len(job.train_x), (job.config.train.batch_size,),
+                            generator=generator)
+        return job.loss_fn(model, job.train_x[idx].to(device), generator).mean()
+    ps, cond, drop, coupled = _batch(job, generator, device)
+    return regression_loss(model, job.path, job.config.path.prediction, ps, cond, drop,
+                           **coupled).mean()
 
 
 def _learning_rate(cfg, step: int) -> float:
@@ -155,9 +169,7 @@ def _loop(job, ctx, model, net, ema, optimizer, generator, step, progress) -> No
     while step < cfg.steps:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(cfg, step)
-        ps, cond, drop, coupled = _batch(job, generator, cfg.device)
-        loss = regression_loss(model, job.path, job.config.path.prediction, ps, cond, drop,
-                               **coupled).mean()
+        loss = _minibatch_loss(job, model, generator, cfg.device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)

@@ -22,10 +22,12 @@ from heatbath.nets.egnn import EGNN
 from heatbath.nets.ema import EMA
 from heatbath.nets.flat import Flattened
 from heatbath.nets.hollow import HollowMLP
+from heatbath.nets.masked_lattice import MaskedLatticeNet
 from heatbath.nets.mlp import MLP
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "UNet", "EGNN", "EMA", "Conditioner", "NETS", "NetKind", "build_net",
+__all__ = ["MLP", "HollowMLP", "MaskedLatticeNet", "UNet", "EGNN", "EMA", "Conditioner", "NETS",
+           "NetKind", "build_net",
            "fits", "fitting", "resolved_net", "space_modality",
            "count_parameters",
            "NetConfigError"]
@@ -50,23 +52,28 @@ NETS: dict[str, NetKind] = {k.name: k for k in (
     NetKind("unet", ("base", "mults", "num_res", "attention"), "image", "small U-Net for images"),
     NetKind("egnn", ("hidden", "depth"), "particles",
             "E(n)-equivariant graph network for particles (P, d); CoM-free output"),
+    NetKind("periodic", ("features", "depth"), "lattice",
+            "periodic conv net: q logits per site of a masked categorical lattice (L, M); "
+            "translation-equivariant, runs at any L×M"),
 )}
 def fits(net: str, modality: str) -> bool:
-    """Whether network `net` can learn samples of `modality` (vector | image | particles).
+    """Whether network `net` can learn samples of `modality` (vector | image | particles |
+    lattice).
 
     "any" networks flatten images, but not particles: their output is not translation
     invariant, so a flow built on it would drift off the zero-centre-of-mass subspace that
     particle models live on (and its subspace divergence would be wrong).
     """
     needs = NETS[net].modality
-    return needs == modality or (needs == "any" and modality != "particles")
+    # Lattices are categorical states, not numbers: only a logits network reads them.
+    return needs == modality or (needs == "any" and modality not in ("particles", "lattice"))
 
 
 def fitting(modality: str) -> list[str]:
     return [name for name in NETS if fits(name, modality)]
 
 
-DEFAULT_NETS = {"image": "unet", "particles": "egnn"}   # every other modality: "mlp"
+DEFAULT_NETS = {"image": "unet", "particles": "egnn", "lattice": "periodic"}   # every other modality: "mlp"
 
 
 def space_modality(space) -> str:
@@ -118,6 +125,7 @@ def build_net(
     num_classes: int | None = None,
     cond_dim: int | None = None,
     context_channels: int | None = None,
+    num_states: int | None = None,
     seed: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -129,6 +137,7 @@ def build_net(
     touching the global RNG; otherwise it draws from the global RNG as usual.
     `context_channels` k > 0 wraps the network in `WithContext`: it then also reads a context
     of k channels (images) or k features (vectors) beside x (data-dependent couplings).
+    `num_states` q: the states per site of a "periodic" lattice network (its output).
     """
     if kind not in NET_KINDS:
         raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
@@ -156,6 +165,9 @@ def build_net(
                                         _given(fourier=fourier, fourier_scale=fourier_scale))
             elif kind == "egnn":
                 net = _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim)
+            elif kind == "periodic":
+                net = _build_periodic(shape, features, depth, num_states, num_classes,
+                                      cond_dim, seed)
             else:
                 net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes,
                                   cond_dim)
@@ -188,6 +200,18 @@ def _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim) -> EGNN:
         raise NetConfigError(f"an 'egnn' needs a particle event shape (P, d), got {shape}")
     return EGNN(shape[0], shape[1], num_classes=num_classes, cond_dim=cond_dim,
                 **_given(hidden=hidden, depth=depth, time_dim=time_dim))
+
+
+def _build_periodic(shape, features, depth, num_states, num_classes, cond_dim,
+                    seed) -> MaskedLatticeNet:
+    if len(shape) != 2 or num_states is None:
+        raise NetConfigError(f"a 'periodic' net needs a lattice event shape (L, M) and "
+                             f"num_states, got {shape} and {num_states}")
+    if num_classes is not None or cond_dim is not None:
+        raise NetConfigError("a 'periodic' lattice net takes no condition")
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    return MaskedLatticeNet(num_states, **_given(channels=features, depth=depth),
+                            generator=generator)
 
 
 def _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim) -> UNet:

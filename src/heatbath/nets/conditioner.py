@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 
-def init_linear_uniform(layer: nn.Linear, generator: torch.Generator) -> None:
-    """weight, bias ~ U(±1/√fan_in) (PyTorch's default), drawn from `generator` in that order."""
-    limit = 1.0 / math.sqrt(layer.in_features)
+def init_linear_uniform(layer: nn.Linear | nn.Conv2d, generator: torch.Generator) -> None:
+    """weight, bias ~ U(±1/√fan_in) (PyTorch's default), drawn from `generator` in that order.
+    fan_in is what one output unit reads: in_features, or in_channels·k² for a convolution."""
+    limit = 1.0 / math.sqrt(layer.weight[0].numel())
     with torch.no_grad():
         for tensor in (layer.weight, layer.bias):
             draw = torch.rand(tensor.shape, generator=generator, dtype=torch.float64)

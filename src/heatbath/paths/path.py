@@ -153,13 +153,17 @@ def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048
     """Path from a registered name (`paths.registry.PATHS`): its schedule and its noise
     ('pfgm' is the EDM schedule with PFGM++ Student-t noise); `noise` overrides the noise.
     Phase-space names (cld, psld) give a `PhaseSpacePath` of their process, whose
-    parameters `schedule_params` then holds."""
+    parameters `schedule_params` then holds; a discrete name (masked) a `MaskedPath`."""
     from heatbath.paths.registry import PATHS
     from heatbath.paths.schedules import SCHEDULES
 
     if schedule not in PATHS:
         raise ValueError(f"unknown path '{schedule}'; choose one of {', '.join(PATHS)}")
     kind = PATHS[schedule]
+    if kind.discrete:   # categorical lattices: masking, no schedule or noise to build
+        from heatbath.paths.masked import MaskedPath
+
+        return MaskedPath()
     if kind.process is not None:
         from heatbath.paths.phase_path import PhaseSpacePath
         from heatbath.paths.phase_space import PROCESSES

@@ -23,6 +23,7 @@ class PathKind:
     grid: str                     # default sampler grid
     summary: str
     process: str | None = None    # key of paths.phase_space.PROCESSES: state (x, v)
+    discrete: bool = False        # categorical states (paths.masked), no schedule or noise
 
     @property
     def sigma_parametrised(self) -> bool:
@@ -50,6 +51,10 @@ PATHS: dict[str, PathKind] = {p.name: p for p in (
              process="cld"),
     PathKind("psld", None, "gaussian", "eps", "uniform", "uniform",
              "phase-space Langevin: noise in x and v (Pandey & Mandt 2023)", process="psld"),
+    PathKind("masked", None, "absorbing", "logits", "uniform", "uniform",
+             "absorbing-state masked diffusion / any-order autoregression on categorical "
+             "lattices (data.kind=lattice)", discrete=True),
 )}
 
-assert all((kind.schedule in SCHEDULES) != (kind.process in PROCESSES) for kind in PATHS.values())
+assert all(kind.discrete or (kind.schedule in SCHEDULES) != (kind.process in PROCESSES)
+           for kind in PATHS.values())

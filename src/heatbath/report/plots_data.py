@@ -67,6 +67,9 @@ def _panels(samples, heldout) -> list[tuple[str, np.ndarray]]:
     event_shape = panels[0][1].shape[1:]
     if any(x.shape[1:] != event_shape for _, x in panels):
         raise ValueError("samples and held-out data have different shapes")
+    if len(event_shape) == 2:   # lattices (N, L, M) of states 0..q-1: grey images, 0 black
+        top = max(1.0, *(float(x.max()) for _, x in panels))
+        return [(title, (2.0 * x / top - 1.0)[:, None]) for title, x in panels]
     if not _is_image(event_shape) and len(event_shape) != 1:
         raise ValueError(f"cannot plot events of shape {list(event_shape)}")
     return panels

@@ -22,6 +22,8 @@ def is_particles(x: np.ndarray | None) -> bool:
     """(N, P, d) real configurations (not ±1 spins), d ≤ 3 so that they can be drawn."""
     if x is None or np.ndim(x) != 3 or len(x) == 0 or x.shape[2] > 3 or x.shape[1] < 2:
         return False
+    if np.asarray(x).dtype.kind in "biu":   # integer states of a lattice run, not positions
+        return False
     return not bool(np.all(np.abs(np.asarray(x)) == 1))
 
 

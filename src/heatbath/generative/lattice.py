@@ -1,0 +1,180 @@
+"""The discrete branch of the data half: categorical lattices on the masked path.
+
+data.kind=lattice and path.name=masked require each other (`resolve_discrete`). Training
+reuses the loop of `generative.train` (its generator, checkpoints, resume and EMA) with the
+path's ELBO as the loss; sampling and scoring go through `paths.masked.MaskedPath` with the
+fixed raster order, so every exact log q refers to the same autoregressive model. A model
+trained at one L×M samples and scores any other (`shape`, evaluation data of another size):
+its periodic convolutional network runs on any lattice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from heatbath.core.checks import choice
+from heatbath.core.errors import UserError
+from heatbath.core.estimate import mean_estimate
+from heatbath.core.runs import DTYPES
+from heatbath.generative.config import RunConfig
+from heatbath.nets import fits, fitting, resolved_net
+from heatbath.paths import PATHS
+
+SAMPLER = "masked"   # what a lattice run's samples and estimates name as their sampler
+EXACT_LOG_Q = ("exact log-probability of each sample under the fixed-order masked sampler: "
+               "sum_i log p(x_i | sites before i), sites revealed one per step in raster order")
+
+
+def resolve_discrete(config: RunConfig, kind: str) -> RunConfig:
+    """The resolution of a lattice run; refuses continuous paths on lattices and the masked
+    path on continuous data, each in one line naming the fix."""
+    p = config.path
+    if kind != "lattice":
+        raise UserError(f"path.name={p.name} models categorical lattices; {kind} data need a "
+                        f"continuous path (e.g. path.name=linear), or give integer lattices "
+                        f"with data.kind=lattice")
+    if not PATHS[p.name].discrete:
+        raise UserError(f"path.name={p.name} is continuous, but data.kind=lattice holds "
+                        f"categorical states; use path.name=masked")
+    for key, value, fix in (("path.base", p.base, "noise"),
+                            ("train.coupling", config.train.coupling, "independent"),
+                            ("sample.clip", config.sample.clip, False)):
+        if value != fix:
+            raise UserError(f"{key}={value} does not apply to lattice data (path.name=masked); "
+                            f"use {key}={str(fix).lower()}")
+    path_kind = PATHS[p.name]
+    p.prediction = path_kind.prediction if p.prediction == "auto" else p.prediction
+    p.time_sampling = path_kind.time_sampling if p.time_sampling == "auto" else p.time_sampling
+    if (p.prediction, p.time_sampling) != (path_kind.prediction, path_kind.time_sampling):
+        raise UserError(f"path.name={p.name} predicts {path_kind.prediction} with a uniform number "
+                        f"of masked sites; leave path.prediction and path.time_sampling auto")
+    config.model.net = resolved_net(config.model.net, kind)
+    if not fits(config.model.net, kind):
+        raise UserError(f"model.net={config.model.net} does not fit lattice data; use "
+                        f"model.net={' or '.join(fitting(kind))}")
+    choice(config.train.dtype, DTYPES, "train.dtype")
+    choice(config.train.lr_schedule, ("constant", "cosine"), "train.lr_schedule")
+    return config
+
+
+def lattice_job(config: RunConfig, run_dir, train_set):
+    """(TrainingJob, network options) of a lattice run: no scale, mean or noise, the path's
+    ELBO as the loss."""
+    from heatbath.generative.resolve import make_net, make_path, net_options
+    from heatbath.generative.train import TrainingJob
+
+    if train_set.cond_kind is not None:
+        raise UserError("lattice models are unconditional; drop the conditions c")
+    options = net_options(config, train_set.event_shape, None, None, None,
+                          num_states=train_set.num_states)
+    net = make_net(options, seed=config.train.seed, dtype=DTYPES[config.train.dtype])
+    path = make_path(config, 1.0, None, "lattice", train_set.event_shape)
+    job = TrainingJob(config, run_dir, train_set.x, None, None, path, net, loss_fn=path.loss)
+    return job, options
+
+
+def num_states(run) -> int:
+    return int(run.info.net["num_states"])
+
+
+def lattice_shape(run, shape: tuple[int, int] | None) -> tuple[int, int]:
+    """The trained L×M, or another one (the periodic network runs at any size)."""
+    if shape is None:
+        return tuple(run.event_shape)
+    if len(shape) != 2 or min(shape) < 1:
+        raise UserError(f"--shape needs two positive sizes L,M, got {','.join(map(str, shape))}")
+    return tuple(int(s) for s in shape)
+
+
+def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
+                   with_log_q: bool = False, shape: tuple[int, int] | None = None,
+                   batch_size: int = 1000, progress=None):
+    """n lattices (int64) from the masked sampler: one site per step in raster order (nfe
+    None or = sites; `log_q` exact), or nfe < sites steps revealing several sites each."""
+    from heatbath.generative.sample import GeneratedSamples
+
+    shape = lattice_shape(run, shape)
+    sites = math.prod(shape)
+    if n < 1:
+        raise UserError(f"-n must be at least 1, got {n}")
+    if nfe is not None and not 1 <= nfe <= sites:
+        raise UserError(f"--nfe {nfe}: a {shape[0]}x{shape[1]} lattice reveals its {sites} "
+                        f"sites in 1..{sites} steps")
+    if with_log_q and nfe is not None and nfe < sites:
+        raise UserError(f"--log-q needs one site per step: --nfe {nfe} < {sites} sites draws "
+                        f"several sites at once, whose joint draw has no exact log q; drop "
+                        f"--nfe or --log-q")
+    # One uniform per sample and site, drawn up front: samples do not depend on batching.
+    uniforms = torch.rand(n, sites, generator=torch.Generator().manual_seed(seed),
+                          dtype=torch.float64)
+    xs, log_qs = [], []
+    for start in range(0, n, batch_size):
+        part = uniforms[start:start + batch_size].to(run.device)
+        x, log_q = run.path.sample(run.net, part, shape, nfe)
+        xs.append(x.cpu())
+        if log_q is not None:
+            log_qs.append(log_q.cpu())
+        if progress is not None:
+            progress(len(part))
+    return GeneratedSamples(torch.cat(xs), sites if nfe is None else nfe,
+                            log_q=torch.cat(log_qs) if with_log_q else None,
+                            log_q_kind="exact" if with_log_q else None)
+
+
+def lattice_log_q(run, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Exact log q(x) (float64) of lattices of any size under the one-site-per-step sampler."""
+    q = num_states(run)
+    if x.dtype.is_floating_point or int(x.min()) < 0 or int(x.max()) >= q:
+        raise UserError(f"lattices to score need integer states 0..{q - 1} (the model's q)")
+    return torch.cat([run.path.log_prob(run.net, x[i:i + batch_size].to(run.device)).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+LATTICE_CONVENTIONS = {
+    "nll_per_dim": "mean over held-out lattices of -log q(x) / D, nats per site (D = L*M "
+                   "sites), q the exact probability of the fixed-order masked sampler (one "
+                   "site per step, raster order): a discrete probability, no dequantisation",
+    "bits_per_dim": "nll_per_dim / ln 2: bits per site",
+    "energy_distance": "2E|X-Y| - E|X-X'| - E|Y-Y'| between one-hot encodings of the lattices "
+                       "(|X-Y|^2 = 2 x the number of differing sites), model samples vs "
+                       "held-out data; floor: the same between two halves of the held-out data",
+    "nfe": "network evaluations per sample: one per site",
+    "likelihood": "exact: q is the probability of x under the autoregressive model the "
+                  "sampler draws from",
+    "n": "held-out lattices scored for the likelihood",
+    "n_samples": "model samples drawn for the distances",
+}
+
+
+def estimate_lattice_run(run, *, source: str | None = None, n: int | None = None,
+                         seed: int = 0, progress=None) -> dict:
+    """`heatbath estimate --json` of a lattice run; `source` may hold another L×M."""
+    from heatbath.datasets import load_source
+    from heatbath.estimators.distances import distance_with_floor
+
+    heldout = (run.heldout()[0].long() if source is None
+               else load_source(source, kind="lattice").x)
+    if len(heldout) < 4:
+        raise UserError(f"need at least 4 evaluation lattices, got {len(heldout)}")
+    if n is not None and n > len(heldout):
+        raise UserError(f"-n {n} is more than the {len(heldout)} evaluation samples; "
+                        f"use -n {len(heldout)} or fewer")
+    cfg = run.config
+    scored = heldout[:n or cfg.eval.likelihood_max or len(heldout)]
+    shape = tuple(heldout.shape[1:])
+    sites = math.prod(shape)
+    nll = -lattice_log_q(run, scored) / sites
+    report = {"nll_per_dim": mean_estimate(nll.numpy()).to_json(),
+              "bits_per_dim": mean_estimate((nll / math.log(2)).numpy()).to_json()}
+    n_samples = n or min(len(heldout), cfg.eval.samples)
+    samples = sample_lattice(run, n_samples, seed=seed + 1, shape=shape, progress=progress)
+    q = num_states(run)
+    onehot = lambda x: torch.nn.functional.one_hot(x, q).flatten(1).double()   # noqa: E731
+    score, floor = distance_with_floor("energy", onehot(samples.x), onehot(heldout), seed=seed)
+    report["energy_distance"] = {**score.to_json(), "floor": floor.to_json()}
+    report.update(likelihood="exact", nfe=samples.nfe, n=len(scored), n_samples=n_samples,
+                  sampler=SAMPLER, dim=sites, shape=list(shape), num_states=q)
+    report["conventions"] = {k: v for k, v in LATTICE_CONVENTIONS.items() if k in report}
+    return report
