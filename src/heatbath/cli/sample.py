@@ -114,8 +114,9 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
         named = [f"--{k.strip('_').replace('_', '-')}" for k, v in continuous.items()
                  if v is not None]
         if named:
-            raise UserError(f"{', '.join(named)} do(es) not apply to a lattice run (masked "
-                            f"sampler; options: -n, --nfe, --log-q, --shape, --seed, --out)")
+            raise UserError(f"{', '.join(named)} do(es) not apply to a lattice run "
+                            f"(path.name={run.config.path.name}; options: -n, --nfe, --log-q, "
+                            f"--shape, --seed, --out)")
         return sample_lattice_command(run, n=n, nfe=nfe, seed=seed, log_q=log_q, out=out,
                                       shape=shape, quiet=quiet)
     if shape is not None:
@@ -150,12 +151,12 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
 
 
 def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet) -> None:
-    """A lattice run's samples: integer x, and with --log-q their exact log q."""
+    """A lattice run's samples: integer x, and with --log-q (masked path) their exact log q."""
     import numpy as np
 
     from heatbath.core.progress import counter_bar
     from heatbath.core.runs import atomic_save_npz
-    from heatbath.generative.lattice import EXACT_LOG_Q, SAMPLER, sample_lattice
+    from heatbath.generative.lattice import EXACT_LOG_Q, sample_lattice, sampler_name
 
     size = None
     if shape is not None:
@@ -169,11 +170,12 @@ def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet) -> No
     arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
     if log_q:
         arrays.update(log_q=result.log_q.numpy(), log_q_density=np.array(EXACT_LOG_Q))
-    target = out or run.run_dir / f"samples-{SAMPLER}-{result.nfe}-seed{seed}.npz"
+    sampler = sampler_name(run)
+    target = out or run.run_dir / f"samples-{sampler}-{result.nfe}-seed{seed}.npz"
     atomic_save_npz(target, arrays)
     extra = ", log_q: exact log-probability of these samples" if log_q else ""
     lattice = "x".join(map(str, result.x.shape[1:]))
-    echo(f"{n} {lattice} lattices with the {SAMPLER} sampler, NFE {result.nfe}{extra} -> "
+    echo(f"{n} {lattice} lattices with the {sampler} sampler, NFE {result.nfe}{extra} -> "
          f"{target}", quiet)
 
 

@@ -26,7 +26,7 @@ class DataConfig:
     holdout: float = setting(0.1, FRACTION_OPEN)
     # auto | vector | image | particles | lattice: how a file's arrays are read (particles:
     # (N, P, d), centre of mass removed; the model lives on the zero-CoM subspace; lattice:
-    # integer states (N, L, M), q = max + 1, needs path.name=masked)
+    # integer states (N, L, M), q = max + 1, needs path.name=masked | uniform)
     kind: str = "auto"
     # 0: all rows (toys: their default size)
     n: int = setting(0, NON_NEGATIVE)
@@ -53,8 +53,8 @@ class ModelConfig:
 
 @dataclass
 class PathConfig:
-    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm | cld | psld | masked
-    # (masked: categorical lattices, data.kind=lattice)
+    # linear | trig | vp | cosine | ve | edm | interpolant | pfgm | cld | psld | masked |
+    # uniform (masked, uniform: categorical lattices, data.kind=lattice)
     name: str = "linear"
     # auto | eps | x1 | v | velocity | edm
     prediction: str = "auto"

@@ -1,11 +1,12 @@
-"""The discrete branch of the data half: categorical lattices on the masked path.
+"""The discrete branch of the data half: categorical lattices on a discrete path.
 
-data.kind=lattice and path.name=masked require each other (`resolve_discrete`). Training
-reuses the loop of `generative.train` (its generator, checkpoints, resume and EMA) with the
-path's ELBO as the loss; sampling and scoring go through `paths.masked.MaskedPath` with the
-fixed raster order, so every exact log q refers to the same autoregressive model. A model
-trained at one L×M samples and scores any other (`shape`, evaluation data of another size):
-its periodic convolutional network runs on any lattice.
+data.kind=lattice and a discrete path (path.name=masked | uniform) require each other
+(`resolve_discrete`). Training reuses the loop of `generative.train` (its generator,
+checkpoints, resume and EMA) with the path's own loss; sampling goes through the path's sampler
+(`paths.masked.MaskedPath`: fixed raster order, so every exact log q refers to the same
+autoregressive model; `paths.uniform.UniformPath`: Euler steps of a CTMC, no log q). A model
+trained at one L×M samples (and, masked, scores) any other (`shape`, evaluation data of
+another size): its periodic convolutional network runs on any lattice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from heatbath.generative.config import RunConfig
 from heatbath.nets import fits, fitting, resolved_net
 from heatbath.paths import PATHS
 
-SAMPLER = "masked"   # what a lattice run's samples and estimates name as their sampler
 EXACT_LOG_Q = ("exact log-probability of each sample under the fixed-order masked sampler: "
                "sum_i log p(x_i | sites before i), sites revealed one per step in raster order")
 
@@ -37,19 +37,19 @@ def resolve_discrete(config: RunConfig, kind: str) -> RunConfig:
                         f"with data.kind=lattice")
     if not PATHS[p.name].discrete:
         raise UserError(f"path.name={p.name} is continuous, but data.kind=lattice holds "
-                        f"categorical states; use path.name=masked")
+                        f"categorical states; use path.name=masked or path.name=uniform")
     for key, value, fix in (("path.base", p.base, "noise"),
                             ("train.coupling", config.train.coupling, "independent"),
                             ("sample.clip", config.sample.clip, False)):
         if value != fix:
-            raise UserError(f"{key}={value} does not apply to lattice data (path.name=masked); "
+            raise UserError(f"{key}={value} does not apply to lattice data (path.name={p.name}); "
                             f"use {key}={str(fix).lower()}")
     path_kind = PATHS[p.name]
     p.prediction = path_kind.prediction if p.prediction == "auto" else p.prediction
     p.time_sampling = path_kind.time_sampling if p.time_sampling == "auto" else p.time_sampling
     if (p.prediction, p.time_sampling) != (path_kind.prediction, path_kind.time_sampling):
-        raise UserError(f"path.name={p.name} predicts {path_kind.prediction} with a uniform number "
-                        f"of masked sites; leave path.prediction and path.time_sampling auto")
+        raise UserError(f"path.name={p.name} predicts {path_kind.prediction} with its own "
+                        f"corruption schedule; leave path.prediction and path.time_sampling auto")
     config.model.net = resolved_net(config.model.net, kind)
     if not fits(config.model.net, kind):
         raise UserError(f"model.net={config.model.net} does not fit lattice data; use "
@@ -61,7 +61,7 @@ def resolve_discrete(config: RunConfig, kind: str) -> RunConfig:
 
 def lattice_job(config: RunConfig, run_dir, train_set):
     """(TrainingJob, network options) of a lattice run: no scale, mean or noise, the path's
-    ELBO as the loss."""
+    own loss (masked: its ELBO; uniform: the cross-entropy of the posterior)."""
     from heatbath.generative.resolve import make_net, make_path, net_options
     from heatbath.generative.train import TrainingJob
 
@@ -69,8 +69,10 @@ def lattice_job(config: RunConfig, run_dir, train_set):
         raise UserError("lattice models are unconditional; drop the conditions c")
     options = net_options(config, train_set.event_shape, None, None, None,
                           num_states=train_set.num_states)
-    net = make_net(options, seed=config.train.seed, dtype=DTYPES[config.train.dtype])
     path = make_path(config, 1.0, None, "lattice", train_set.event_shape)
+    if not path.exact_log_q:   # the uniform path's posterior depends on t: a timed network
+        options["time_conditioned"] = True
+    net = make_net(options, seed=config.train.seed, dtype=DTYPES[config.train.dtype])
     job = TrainingJob(config, run_dir, train_set.x, None, None, path, net, loss_fn=path.loss)
     return job, options
 
@@ -88,27 +90,46 @@ def lattice_shape(run, shape: tuple[int, int] | None) -> tuple[int, int]:
     return tuple(int(s) for s in shape)
 
 
-def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
-                   with_log_q: bool = False, shape: tuple[int, int] | None = None,
-                   batch_size: int = 1000, progress=None):
-    """n lattices (int64) from the masked sampler: one site per step in raster order (nfe
-    None or = sites; `log_q` exact), or nfe < sites steps revealing several sites each."""
-    from heatbath.generative.sample import GeneratedSamples
+def sampler_name(run) -> str:
+    """What a lattice run's samples and estimates name as their sampler."""
+    return "masked" if run.path.exact_log_q else "uniform-ctmc"
 
-    shape = lattice_shape(run, shape)
-    sites = math.prod(shape)
+
+def _check_sampling(run, shape, sites: int, n: int, nfe: int | None, with_log_q: bool) -> None:
+    """One-line refusals of -n, --nfe and --log-q, each saying why."""
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
-    if nfe is not None and not 1 <= nfe <= sites:
+    top = run.path.max_nfe(sites)
+    if nfe is not None and top is not None and not 1 <= nfe <= top:
         raise UserError(f"--nfe {nfe}: a {shape[0]}x{shape[1]} lattice reveals its {sites} "
                         f"sites in 1..{sites} steps")
+    if nfe is not None and nfe < 1:
+        raise UserError(f"--nfe must be at least 1 CTMC step, got {nfe}")
+    if with_log_q and not run.path.exact_log_q:
+        raise UserError("--log-q: path.name=uniform has no exact log q (its CTMC sampler's law "
+                        "sums over every jump path); path.name=masked gives one")
     if with_log_q and nfe is not None and nfe < sites:
         raise UserError(f"--log-q needs one site per step: --nfe {nfe} < {sites} sites draws "
                         f"several sites at once, whose joint draw has no exact log q; drop "
                         f"--nfe or --log-q")
-    # One uniform per sample and site, drawn up front: samples do not depend on batching.
-    uniforms = torch.rand(n, sites, generator=torch.Generator().manual_seed(seed),
-                          dtype=torch.float64)
+
+
+def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
+                   with_log_q: bool = False, shape: tuple[int, int] | None = None,
+                   batch_size: int = 1000, progress=None):
+    """n lattices (int64) from the run's sampler. Masked: one site per step in raster order
+    (nfe None or = sites; `log_q` exact), or nfe < sites steps revealing several sites each.
+    Uniform: nfe CTMC Euler steps (None: the path's default), no log q."""
+    from heatbath.generative.sample import GeneratedSamples
+
+    shape = lattice_shape(run, shape)
+    sites = math.prod(shape)
+    _check_sampling(run, shape, sites, n, nfe, with_log_q)
+    nfe = run.path.default_nfe(sites) if nfe is None else nfe
+    # Every uniform the sampler uses, per sample, drawn up front: samples do not depend on
+    # batching (masked: one per site; uniform: one per site and step, plus the source).
+    uniforms = torch.rand(n, *run.path.draw_shape(sites, nfe),
+                          generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     xs, log_qs = [], []
     for start in range(0, n, batch_size):
         part = uniforms[start:start + batch_size].to(run.device)
@@ -118,13 +139,16 @@ def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
             log_qs.append(log_q.cpu())
         if progress is not None:
             progress(len(part))
-    return GeneratedSamples(torch.cat(xs), sites if nfe is None else nfe,
+    return GeneratedSamples(torch.cat(xs), nfe,
                             log_q=torch.cat(log_qs) if with_log_q else None,
                             log_q_kind="exact" if with_log_q else None)
 
 
 def lattice_log_q(run, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Exact log q(x) (float64) of lattices of any size under the one-site-per-step sampler."""
+    if not run.path.exact_log_q:
+        raise UserError("path.name=uniform has no exact log q of a lattice (its CTMC sampler's "
+                        "law sums over every jump path); path.name=masked gives one")
     q = num_states(run)
     if x.dtype.is_floating_point or int(x.min()) < 0 or int(x.max()) >= q:
         raise UserError(f"lattices to score need integer states 0..{q - 1} (the model's q)")
@@ -143,6 +167,12 @@ LATTICE_CONVENTIONS = {
     "nfe": "network evaluations per sample: one per site",
     "likelihood": "exact: q is the probability of x under the autoregressive model the "
                   "sampler draws from",
+    "nfe_uniform": "network evaluations per sample: one per Euler step of the CTMC, uniform "
+                   "grid t_k = k/nfe",
+    "likelihood_uniform": "none: the uniform-source path is trained with the cross-entropy of "
+                          "the posterior p(x1 | x_t), which bounds no likelihood, and its CTMC "
+                          "sampler's law sums over every jump path, so there is no exact log q "
+                          "(path.name=masked gives an exact one); compare runs by the distances",
     "n": "held-out lattices scored for the likelihood",
     "n_samples": "model samples drawn for the distances",
 }
@@ -165,16 +195,24 @@ def estimate_lattice_run(run, *, source: str | None = None, n: int | None = None
     scored = heldout[:n or cfg.eval.likelihood_max or len(heldout)]
     shape = tuple(heldout.shape[1:])
     sites = math.prod(shape)
-    nll = -lattice_log_q(run, scored) / sites
-    report = {"nll_per_dim": mean_estimate(nll.numpy()).to_json(),
-              "bits_per_dim": mean_estimate((nll / math.log(2)).numpy()).to_json()}
+    report = {}
+    if run.path.exact_log_q:
+        nll = -lattice_log_q(run, scored) / sites
+        report = {"nll_per_dim": mean_estimate(nll.numpy()).to_json(),
+                  "bits_per_dim": mean_estimate((nll / math.log(2)).numpy()).to_json()}
     n_samples = n or min(len(heldout), cfg.eval.samples)
     samples = sample_lattice(run, n_samples, seed=seed + 1, shape=shape, progress=progress)
     q = num_states(run)
     onehot = lambda x: torch.nn.functional.one_hot(x, q).flatten(1).double()   # noqa: E731
     score, floor = distance_with_floor("energy", onehot(samples.x), onehot(heldout), seed=seed)
     report["energy_distance"] = {**score.to_json(), "floor": floor.to_json()}
-    report.update(likelihood="exact", nfe=samples.nfe, n=len(scored), n_samples=n_samples,
-                  sampler=SAMPLER, dim=sites, shape=list(shape), num_states=q)
-    report["conventions"] = {k: v for k, v in LATTICE_CONVENTIONS.items() if k in report}
+    exact = run.path.exact_log_q
+    report.update(likelihood="exact" if exact else "none", nfe=samples.nfe, n_samples=n_samples,
+                  sampler=sampler_name(run), dim=sites, shape=list(shape), num_states=q)
+    if exact:
+        report["n"] = len(scored)
+    suffix = "" if exact else "_uniform"
+    conventions = {k: LATTICE_CONVENTIONS.get(k + suffix, LATTICE_CONVENTIONS.get(k))
+                   for k in report}
+    report["conventions"] = {k: v for k, v in conventions.items() if v is not None}
     return report

@@ -38,7 +38,7 @@ class LoadedRun:
 
     @property
     def is_discrete(self) -> bool:
-        """A categorical lattice model (path.name=masked): `generative.lattice` serves it."""
+        """A categorical lattice model (path.name=masked | uniform): `generative.lattice` serves it."""
         return getattr(self.path, "discrete", False)
 
     @property

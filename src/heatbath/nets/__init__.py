@@ -24,10 +24,11 @@ from heatbath.nets.flat import Flattened
 from heatbath.nets.hollow import HollowMLP
 from heatbath.nets.masked_lattice import MaskedLatticeNet
 from heatbath.nets.mlp import MLP
+from heatbath.nets.time_lattice import TimeLatticeNet
 from heatbath.nets.unet import UNet
 
-__all__ = ["MLP", "HollowMLP", "MaskedLatticeNet", "UNet", "EGNN", "EMA", "Conditioner", "NETS",
-           "NetKind", "build_net",
+__all__ = ["MLP", "HollowMLP", "MaskedLatticeNet", "TimeLatticeNet", "UNet", "EGNN", "EMA",
+           "Conditioner", "NETS", "NetKind", "build_net",
            "fits", "fitting", "resolved_net", "space_modality",
            "count_parameters",
            "NetConfigError"]
@@ -53,8 +54,8 @@ NETS: dict[str, NetKind] = {k.name: k for k in (
     NetKind("egnn", ("hidden", "depth"), "particles",
             "E(n)-equivariant graph network for particles (P, d); CoM-free output"),
     NetKind("periodic", ("features", "depth"), "lattice",
-            "periodic conv net: q logits per site of a masked categorical lattice (L, M); "
-            "translation-equivariant, runs at any L×M"),
+            "periodic conv net: q logits per site of a categorical lattice (L, M), masked "
+            "(path masked) or at time t (path uniform); translation-equivariant, any L×M"),
 )}
 def fits(net: str, modality: str) -> bool:
     """Whether network `net` can learn samples of `modality` (vector | image | particles |
@@ -126,6 +127,7 @@ def build_net(
     cond_dim: int | None = None,
     context_channels: int | None = None,
     num_states: int | None = None,
+    time_conditioned: bool = False,
     seed: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -137,7 +139,8 @@ def build_net(
     touching the global RNG; otherwise it draws from the global RNG as usual.
     `context_channels` k > 0 wraps the network in `WithContext`: it then also reads a context
     of k channels (images) or k features (vectors) beside x (data-dependent couplings).
-    `num_states` q: the states per site of a "periodic" lattice network (its output).
+    `num_states` q: the states per site of a "periodic" lattice network (its output);
+    `time_conditioned`: it also reads t (`TimeLatticeNet`, the uniform path) instead of a mask.
     """
     if kind not in NET_KINDS:
         raise NetConfigError(f"unknown network kind {kind!r}; choose one of {', '.join(NET_KINDS)}")
@@ -167,7 +170,7 @@ def build_net(
                 net = _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim)
             elif kind == "periodic":
                 net = _build_periodic(shape, features, depth, num_states, num_classes,
-                                      cond_dim, seed)
+                                      cond_dim, seed, time_conditioned)
             else:
                 net = _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes,
                                   cond_dim)
@@ -203,15 +206,15 @@ def _build_egnn(shape, hidden, depth, time_dim, num_classes, cond_dim) -> EGNN:
 
 
 def _build_periodic(shape, features, depth, num_states, num_classes, cond_dim,
-                    seed) -> MaskedLatticeNet:
+                    seed, time_conditioned=False) -> nn.Module:
     if len(shape) != 2 or num_states is None:
         raise NetConfigError(f"a 'periodic' net needs a lattice event shape (L, M) and "
                              f"num_states, got {shape} and {num_states}")
     if num_classes is not None or cond_dim is not None:
         raise NetConfigError("a 'periodic' lattice net takes no condition")
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    return MaskedLatticeNet(num_states, **_given(channels=features, depth=depth),
-                            generator=generator)
+    cls = TimeLatticeNet if time_conditioned else MaskedLatticeNet
+    return cls(num_states, **_given(channels=features, depth=depth), generator=generator)
 
 
 def _build_unet(shape, base, mults, num_res, attention, time_dim, num_classes, cond_dim) -> UNet:

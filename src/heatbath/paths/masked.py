@@ -29,12 +29,29 @@ import math
 
 import torch
 
+from heatbath.paths.categorical import inverse_cdf
+
 
 class MaskedPath:
     """The masked path: net(x, masked) -> logits (B, q, L, M), x long (B, L, M)."""
 
     discrete = True
     is_phase_space = False
+    name = "masked"
+    exact_log_q = True   # with one site per step (nfe = D)
+
+    @staticmethod
+    def default_nfe(sites: int) -> int:
+        return sites
+
+    @staticmethod
+    def max_nfe(sites: int) -> int | None:
+        return sites
+
+    @staticmethod
+    def draw_shape(sites: int, nfe: int | None) -> tuple[int, ...]:
+        """Uniforms per sample: one per site (each site is drawn once)."""
+        return (sites,)
 
     @staticmethod
     def site_log_probs(net, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
@@ -76,9 +93,7 @@ class MaskedPath:
             chunk = chunk.to(uniforms.device)
             logits = net(x.view(n, *shape), masked.view(n, *shape)).flatten(2)[:, :, chunk]
             log_p = logits.log_softmax(1).double()                       # (n, q, |chunk|)
-            cdf = log_p.exp().cumsum(1)
-            u = uniforms[:, chunk].double().unsqueeze(1) * cdf[:, -1:]
-            state = (cdf < u).sum(1).clamp(max=log_p.shape[1] - 1)       # (n, |chunk|)
+            state = inverse_cdf(log_p.exp(), uniforms[:, chunk].double())  # (n, |chunk|)
             x[:, chunk], masked[:, chunk] = state, False
             log_q += log_p.gather(1, state.unsqueeze(1)).squeeze(1).sum(1)
         exact = nfe is None or nfe == sites

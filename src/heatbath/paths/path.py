@@ -153,17 +153,19 @@ def build_path(schedule: str, *, noise: str = "gaussian", pfgm_dof: float = 2048
     """Path from a registered name (`paths.registry.PATHS`): its schedule and its noise
     ('pfgm' is the EDM schedule with PFGM++ Student-t noise); `noise` overrides the noise.
     Phase-space names (cld, psld) give a `PhaseSpacePath` of their process, whose
-    parameters `schedule_params` then holds; a discrete name (masked) a `MaskedPath`."""
+    parameters `schedule_params` then holds; a discrete name a `MaskedPath` (masked) or a
+    `UniformPath` (uniform)."""
     from heatbath.paths.registry import PATHS
     from heatbath.paths.schedules import SCHEDULES
 
     if schedule not in PATHS:
         raise ValueError(f"unknown path '{schedule}'; choose one of {', '.join(PATHS)}")
     kind = PATHS[schedule]
-    if kind.discrete:   # categorical lattices: masking, no schedule or noise to build
+    if kind.discrete:   # categorical lattices: the corruption names the path's class
         from heatbath.paths.masked import MaskedPath
+        from heatbath.paths.uniform import UniformPath
 
-        return MaskedPath()
+        return MaskedPath() if kind.noise == "absorbing" else UniformPath()
     if kind.process is not None:
         from heatbath.paths.phase_path import PhaseSpacePath
         from heatbath.paths.phase_space import PROCESSES

@@ -23,7 +23,8 @@ class PathKind:
     grid: str                     # default sampler grid
     summary: str
     process: str | None = None    # key of paths.phase_space.PROCESSES: state (x, v)
-    discrete: bool = False        # categorical states (paths.masked), no schedule or noise
+    discrete: bool = False        # categorical states (paths.masked, paths.uniform): `noise` is
+                                  # the corruption (absorbing | uniform), no schedule
 
     @property
     def sigma_parametrised(self) -> bool:
@@ -54,6 +55,9 @@ PATHS: dict[str, PathKind] = {p.name: p for p in (
     PathKind("masked", None, "absorbing", "logits", "uniform", "uniform",
              "absorbing-state masked diffusion / any-order autoregression on categorical "
              "lattices (data.kind=lattice)", discrete=True),
+    PathKind("uniform", None, "uniform", "logits", "uniform", "uniform",
+             "discrete flow matching, uniform-source mixture path κ(t) = t, CTMC sampler, on "
+             "categorical lattices (data.kind=lattice)", discrete=True),
 )}
 
 assert all(kind.discrete or (kind.schedule in SCHEDULES) != (kind.process in PROCESSES)
