@@ -25,6 +25,7 @@ from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy, estimate_energy_result
 from heatbath.energy.fit import result_record, run_method, sample_arrays
 from heatbath.energy.methods.autoregressive import weighted_draw
+from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.energy.results import EnergyResult
 from heatbath.targets.ising import K_CRITICAL, Ising2D
 
@@ -60,7 +61,9 @@ def transferred(model, lattice: Ising2D, n: int, seed: int) -> dict:
                           diagnostics={"energy_evals": lattice.energy_evals})
     found = estimate_energy(lattice, result.x, result.log_w, result.energy,
                             sample_arrays(result), result_record(result))
-    return {"f": found.free_energy_per_site, "ess": found.ess.value, "evals": found.energy_evals}
+    tail = weight_tail_diagnostic(drawn["log_w"])
+    return {"f": found.free_energy_per_site, "ess": found.ess.value, "evals": found.energy_evals,
+            "k_hat": tail.k_hat}
 
 
 def ais(lattice: Ising2D, budget: int, seed: int) -> dict:
@@ -95,15 +98,17 @@ def cell(model, L: int, beta: float, n: int, training_evals: int, seed: int) -> 
         f"{charged['value'] - exact:+.2e}")
     return {"L": L, "beta": beta, "exact": exact, "error": f.value - exact, "stderr": f.stderr,
             "z": (f.value - exact) / f.stderr, "ess": ar["ess"], "evals": ar["evals"],
+            "k_hat": ar["k_hat"],
             "seconds": seconds, "ais": cheap, "ais_charged": charged}
 
 
 def comparison_table(cells: list[dict]) -> str:
-    headers = ["L", "beta", "exact beta F/N", "AR error", "AR stderr", "AR z", "AR ESS",
+    headers = ["L", "beta", "exact beta F/N", "AR error", "AR stderr", "AR z", "AR ESS", "AR k̂",
                "AR evals", "AR draw s", "AIS error (same evals)", "AIS stderr",
                "AIS error (+ training evals)", "AIS stderr ", "AIS evals"]
     rows = [[c["L"], f"{c['beta']:.4f}", f"{c['exact']:.8f}", f"{c['error']:+.2e}",
-             f"{c['stderr']:.2e}", f"{c['z']:+.2f}", f"{c['ess']:.4f}", f"{c['evals']:,}",
+             f"{c['stderr']:.2e}", f"{c['z']:+.2f}", f"{c['ess']:.4f}", f"{c['k_hat']:.2f}",
+             f"{c['evals']:,}",
              f"{c['seconds']:.0f}", f"{c['ais']['value'] - c['exact']:+.2e}",
              f"{c['ais']['stderr']:.2e}", f"{c['ais_charged']['value'] - c['exact']:+.2e}",
              f"{c['ais_charged']['stderr']:.2e}", f"{c['ais_charged']['evals']:,}"]
@@ -148,7 +153,10 @@ def main() -> None:
               f"256 walkers, heat-bath sweeps, linear beta grid from 0, at the draw's "
               f"evaluations and at the draw's plus the training's. Errors are estimate − "
               f"Kaufman's exact beta F/N; z = error / stderr (with a tiny ESS the stderr itself "
-              f"is unreliable). Whole script: {total / 60:.1f} min.")
+              f"is unreliable). AR k̂: Pareto shape of the largest importance weights (PSIS, "
+              f"Vehtari et al. 2024; `estimators.tail`): above 0.7 the weights' variance is "
+              f"effectively infinite and neither the estimate nor its stderr can be trusted. "
+              f"Whole script: {total / 60:.1f} min.")
     sections = [header, "## ESS fraction of the transferred draws, ESS(L, beta)",
                 ess_table(cells, sizes, BETAS), "## beta F/N against Kaufman, beside AIS",
                 comparison_table(cells)]
