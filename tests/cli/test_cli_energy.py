@@ -127,6 +127,7 @@ def test_sample_more_from_a_trained_flow(tmp_path, capsys):
     from heatbath.energy.config import load_energy_config
     from heatbath.core.runs import DTYPES
     from heatbath.energy.methods.flows import build_model
+    from heatbath.targets import build_target
 
     out = tmp_path / "flow"
     assert main(["fit", "--target", "gaussian:dim=2,mean=1", "--method", "flow", "--steps", "30",
@@ -145,7 +146,7 @@ def test_sample_more_from_a_trained_flow(tmp_path, capsys):
     # evaluate log q(x) through the inverse transform.
     config = load_energy_config(out / "config.toml")
     dtype = DTYPES[config.method.dtype]
-    flow = build_model(config, 2).to(dtype)
+    flow = build_model(config, build_target(config.target.spec)).to(dtype)
     load_model_weights(flow, out / "model.safetensors")
     flow.eval()
     with torch.no_grad():

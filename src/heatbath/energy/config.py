@@ -64,9 +64,23 @@ class MethodSection:
 
 @dataclass
 class FlowSection:
+    # auto: conv for real fields on an L×M lattice with even sides (phi4), mlp otherwise;
+    # mlp: spline couplings with MLP conditioners (flow, snf); conv (flow only): checkerboard
+    # couplings with periodic convolutions, equivariant under even lattice translations
+    net: str = "auto"
     layers: int = setting(8, AT_LEAST_1)
+    # mlp: conditioner width
     hidden: int = setting(64, AT_LEAST_1)
+    # spline couplings' bins
     bins: int = setting(8, AT_LEAST_1)
+    # conv: features of each coupling's two hidden convolutions, and their (odd) kernel size
+    channels: int = setting(8, AT_LEAST_1)
+    kernel: int = setting(3, AT_LEAST_1)
+    # conv: spline (rational-quadratic, flow.bins bins on [-8, 8]) or affine
+    # (Albergo-Kanwar-Shanahan's e^s·φ + t) couplings; mlp couplings are always splines
+    coupling: str = "spline"
+    # conv: a learned scale per lattice momentum after the couplings (the zero mode M = Σφ)
+    spectral: bool = True
     steps: int = setting(2000, AT_LEAST_1)
     batch_size: int = setting(256, AT_LEAST_1)
     lr: float = setting(1e-3, POSITIVE)
@@ -86,6 +100,12 @@ class FlowSection:
     # snf: Langevin steps per stochastic block
     langevin_steps: int = setting(1, NON_NEGATIVE)
     langevin_step_size: float = setting(0.01, POSITIVE)
+    # flow after training: method.chains independence Metropolis-Hastings chains with the flow
+    # as proposal, method.burn_in + mcmc_steps proposals each; 0: none
+    mcmc_steps: int = setting(0, NON_NEGATIVE)
+    # flow after training: method.chains HMC chains in the flow's latent space, method.burn_in
+    # steps (leapfrog step tuned there) + latent_hmc_steps kept, method.n_leapfrog each; 0: none
+    latent_hmc_steps: int = setting(0, NON_NEGATIVE)
 
 
 @dataclass

@@ -62,10 +62,20 @@ ENERGY_CONVENTIONS = {
     "neural_mcmc": "independence Metropolis-Hastings chains whose proposals are the trained "
                    "model's draws, accepted with min(1, w'/w), w = exp(-U)/q: 'acceptance' the "
                    "fraction of accepted proposals after burn-in; 'tau_int' integrated "
-                   "autocorrelation times of U and |m| in chain steps (Sokal window, averaged "
-                   "over chains); 'energy' (<U>, kT, total) and 'abs_magnetisation' (<|m|>) "
-                   "chain means with stderr from the spread of the chains' means; not used by "
-                   "the importance-weighted keys",
+                   "autocorrelation times in chain steps (Sokal window c = 5 on the "
+                   "autocorrelation averaged over chains) of U and of |m| (spins) or |M|, "
+                   "M = sum_x phi_x (lattice fields: 'abs_total_magnetisation'), and "
+                   "'tau_int_stderr' (Madras-Sokal: var = 2(2W+1) tau^2 / (chains*steps), W "
+                   "the window); 'ess' chains*steps/tau_int of each; chain means 'energy' "
+                   "(<U>, kT, total), 'abs_magnetisation' (<|m|>) or 'abs_total_magnetisation' "
+                   "(<|M|>) with stderr from the spread of the chains' means; 'energy_evals' "
+                   "the proposals' energy evaluations; not used by the importance-weighted keys",
+    "latent_hmc": "HMC in a flow's latent space: z with x = T(z), U_latent(z) = U(T(z)) - "
+                  "log|det dT/dz|, unit mass, 'n_leapfrog' leapfrog steps of 'step_size' "
+                  "(tuned by dual averaging during burn-in), exact Metropolis test; "
+                  "'acceptance' after burn-in; 'tau_int', 'ess' and the chain means as in "
+                  "neural_mcmc, in HMC trajectories; 'energy_evals' and 'force_evals' of U and "
+                  "grad U, burn-in included; not used by the importance-weighted keys",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
@@ -112,6 +122,7 @@ class EnergyEstimates:
     distance_w2: Estimate | None = None       # vs their pair distances (cnf on particles)
     profiles: dict | None = None              # βF(m), βF(U/N): weighted spin-lattice runs
     neural_mcmc: dict | None = None           # the learned model as an independence proposal
+    latent_hmc: dict | None = None            # HMC in a flow's latent space
 
     def to_json(self) -> dict:
         report = {}
@@ -132,8 +143,9 @@ class EnergyEstimates:
             report["measure"] = self.measure
         if self.forward_ess is not None:
             report["forward_ess"] = self.forward_ess
-        if self.neural_mcmc is not None:
-            report["neural_mcmc"] = self.neural_mcmc
+        for key in ("neural_mcmc", "latent_hmc"):
+            if getattr(self, key) is not None:
+                report[key] = getattr(self, key)
         if self.unadjusted_kernel is not None:
             report["unadjusted_kernel"] = {
                 "kernel": self.unadjusted_kernel,
@@ -230,7 +242,8 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
         unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
         energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),
-        profiles=found.get("profiles"), neural_mcmc=diagnostics.get("neural_mcmc"))
+        profiles=found.get("profiles"), neural_mcmc=diagnostics.get("neural_mcmc"),
+        latent_hmc=diagnostics.get("latent_hmc"))
 
 
 def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,

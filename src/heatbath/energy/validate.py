@@ -15,6 +15,7 @@ from heatbath.core.settings import check_all_bounds
 from heatbath.core.runs import DTYPES
 from heatbath.energy.config import EnergyRunConfig, MethodSection
 from heatbath.energy.methods import METHODS, method_named
+from heatbath.energy.methods.flows import flow_net
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
 from heatbath.targets.spin_lattice import SpinLattice
@@ -49,6 +50,7 @@ def validate(config: EnergyRunConfig, target) -> None:
         raise UserError(f"flow.objective=fab needs a tractable log q, which {m.name} has not; "
                         f"use it with --method flow")
     choice(f.training_samples, ("exact", "smc"), "flow.training_samples")
+    _check_flow(config, target)
     if m.name == "cnf":
         _check_cnf(config, target)
     if m.name in ("nets", "cmcd"):
@@ -60,6 +62,45 @@ def validate(config: EnergyRunConfig, target) -> None:
         raise UserError(f"method.budget limits training, which {m.name} does not do (its cost "
                         f"is set by its sizes); methods with a budget: {budgeted}")
     _check_method_sizes(m)
+
+
+def _check_flow(config: EnergyRunConfig, target) -> None:
+    """flow.net, flow.coupling and the flow's Markov chains: what the configured flow can
+    serve."""
+    f, name = config.flow, config.method.name
+    choice(f.net, ("auto", "mlp", "conv"), "flow.net")
+    choice(f.coupling, ("spline", "affine"), "flow.coupling")
+    for key in ("mcmc_steps", "latent_hmc_steps"):
+        if getattr(f, key) and name != "flow":
+            raise UserError(f"flow.{key} runs Markov chains on a trained flow's exact density; "
+                            f"use it with --method flow, not {name}")
+        if getattr(f, key) and config.method.chains < 2:
+            raise UserError(f"flow.{key} needs method.chains >= 2 for its error bars")
+    if name not in ("flow", "snf"):
+        return
+    if f.net == "conv" and name == "snf":
+        raise UserError("flow.net=conv is a flow of bijections only; use it with --method flow "
+                        "(snf takes flow.net=mlp)")
+    if f.net == "conv":
+        _check_lattice_flow(f, target)
+    if f.coupling == "affine" and not (name == "flow" and flow_net(config, target) == "conv"):
+        raise UserError("flow.coupling=affine is for the lattice flow (--method flow with "
+                        "flow.net=conv, the default on phi4); other flows use splines")
+    if f.coupling == "spline" and f.bins < 2:
+        raise UserError(f"spline couplings need flow.bins >= 2, got {f.bins}")
+
+
+def _check_lattice_flow(f, target) -> None:
+    shape = target.event_shape
+    if target.space.kind != "lattice" or len(shape) != 2:
+        raise UserError(f"flow.net=conv learns real fields on an LxM lattice (e.g. --target "
+                        f"phi4:L=8); {target.name} is a {target.space.kind} space of shape "
+                        f"{tuple(shape)}: use flow.net=mlp")
+    if any(n % 2 for n in shape):
+        raise UserError(f"flow.net=conv needs even lattice sides (a checkerboard that wraps "
+                        f"around); {target.name} is {shape[0]}x{shape[1]}: use flow.net=mlp")
+    if f.kernel % 2 == 0:
+        raise UserError(f"flow.kernel must be odd (a centre site), got {f.kernel}")
 
 
 def _check_cnf(config: EnergyRunConfig, target) -> None:

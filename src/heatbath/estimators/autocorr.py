@@ -25,13 +25,26 @@ def autocorrelation(traces: np.ndarray) -> np.ndarray:
     return acov / acov[0]
 
 
-def integrated_time(traces: np.ndarray, c: float = 5.0) -> float:
+def sokal_window(traces: np.ndarray, c: float = 5.0) -> tuple[float, int]:
+    """(τ_int, W): τ_int(W) = 1 + 2 Σ_{1≤t≤W} ρ(t) at the smallest W ≥ c·τ_int(W)."""
     rho = autocorrelation(traces)
     taus = 2.0 * np.cumsum(rho) - 1.0
     window = np.arange(len(taus))
     ok = window >= c * taus
     index = int(np.argmax(ok)) if ok.any() else len(taus) - 1
-    return float(max(taus[index], 1.0))
+    return float(max(taus[index], 1.0)), index
+
+
+def integrated_time(traces: np.ndarray, c: float = 5.0) -> float:
+    return sokal_window(traces, c)[0]
+
+
+def integrated_time_stderr(traces: np.ndarray, c: float = 5.0) -> tuple[float, float]:
+    """(τ_int, its standard error) by Madras & Sokal (1988): Var τ ≈ 2(2W + 1)τ²/n, n = chains ×
+    steps (averaging ρ over independent chains divides one chain's variance by their number)."""
+    traces = np.asarray(traces, dtype=np.float64)
+    tau, window = sokal_window(traces, c)
+    return tau, tau * float(np.sqrt(2.0 * (2 * window + 1) / traces.size))
 
 
 def mcmc_ess(traces: np.ndarray) -> Estimate:

@@ -1,12 +1,13 @@
 """Normalizing flows for energy targets: sequences of bijective and stochastic layers.
 
 A flow is a reference p₀ and a sequence of layers x ↦ (x', Δ log w) (`sequential.py`):
-bijections (`layers.py`: spline couplings, standardisation) return log|det J|, stochastic layers
-(`stochastic.py`: ULA / MALA steps) their path term ΔS. `Flow` has bijections only, hence an
-exact `log_prob`; `SNF` interleaves them with MCMC steps. Every flow draws through
-`sample(n, noise, target=None)` and `weighted_sample(n, noise, target)` (noise: a
-torch.Generator, or a keyed `PathNoise`), whose weights have E[w] = Z exactly, so every estimate
-built on them is unbiased whatever the training reached.
+bijections (`layers.py`: spline couplings, standardisation; `lattice.py`: checkerboard affine
+couplings with periodic convolutions) return log|det J|, stochastic layers (`stochastic.py`:
+ULA / MALA steps) their path term ΔS. `Flow` and `LatticeFlow` have bijections only
+(`bijective.py`), hence an exact `log_prob`; `SNF` interleaves them with MCMC steps. Every
+flow draws through `sample(n, noise, target=None)` and `weighted_sample(n, noise, target)`
+(noise: a torch.Generator, or a keyed `PathNoise`), whose weights have E[w] = Z exactly, so
+every estimate built on them is unbiased whatever the training reached.
 
 `FLOW_KINDS` names every kind of flow with a builder `build(dim, **options)`.
 """
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from heatbath.flows.bijective import BijectiveFlow
 from heatbath.flows.coupling import Flow
+from heatbath.flows.lattice import CheckerboardCoupling, LatticeFlow
 from heatbath.flows.layers import CouplingLayer, InStandardUnits, Standardise
 from heatbath.flows.noise import PathNoise
 from heatbath.flows.sequential import SequentialFlow
@@ -43,5 +46,6 @@ FLOW_KINDS: dict[str, FlowKind] = {k.name: k for k in (
 )}
 
 __all__ = ["CouplingLayer", "Standardise", "InStandardUnits", "LangevinStep", "MALAStep",
-           "PathNoise", "SequentialFlow", "Flow", "SNF", "FLOW_KINDS", "FlowKind", "OBJECTIVES",
+           "PathNoise", "SequentialFlow", "BijectiveFlow", "Flow", "LatticeFlow",
+           "CheckerboardCoupling", "SNF", "FLOW_KINDS", "FlowKind", "OBJECTIVES",
            "FlowTrainingLog", "train_flow", "WeightedSamples", "importance_sample"]

@@ -3,7 +3,7 @@
     z ~ N(0, base_scale² I)  →  K spline coupling layers  →  affine standardisation  →  x
 
 A layer sequence of bijections only (`layers.py`), so besides the shared weighted sampling
-(`sequential.py`) it has an exact density through the inverse,
+(`sequential.py`) it has an exact density through the inverse (`bijective.py`),
 
     log q(x) = log N(T⁻¹(x); 0, base_scale² I) + log|det ∂T⁻¹/∂x|.
 
@@ -20,17 +20,13 @@ reshaped on the way out: pass `event_shape`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from heatbath.flows.layers import (Standardise, alternating_couplings, compose, compose_inverse,
-                                   init_generator)
-from heatbath.flows.noise import PathNoise
-from heatbath.flows.sequential import Noise, SequentialFlow
+from heatbath.flows.bijective import BijectiveFlow
+from heatbath.flows.layers import Standardise, alternating_couplings, init_generator
 
 
-class Flow(SequentialFlow):
+class Flow(BijectiveFlow):
     """A normalizing flow distribution: `sample`, `log_prob`, `sample_and_log_prob`.
 
     Flow(dim, layers=6, hidden=64, bins=8, bound=5.0, base_scale=1.0, loc=0.0, scale=1.0,
@@ -56,10 +52,9 @@ class Flow(SequentialFlow):
         if dim < 1 or layers < 0 or hidden < 1 or bins < 2:
             raise ValueError(f"need dim >= 1, layers >= 0, hidden >= 1, bins >= 2; "
                              f"got {dim}, {layers}, {hidden}, {bins}")
-        if bound <= 0 or base_scale <= 0:
-            raise ValueError(f"bound and base_scale must be positive; got {bound}, {base_scale}")
-        super().__init__(dim, event_shape)
-        self.base_scale = float(base_scale)
+        if bound <= 0:
+            raise ValueError(f"bound must be positive; got {bound}")
+        super().__init__(dim, event_shape, base_scale)
         # Attribute names are the stored checkpoint keys (couplings.k.net.*, standardise.*).
         self.couplings = alternating_couplings(dim, layers, hidden, bins, bound,
                                                init_generator(generator))
@@ -67,32 +62,3 @@ class Flow(SequentialFlow):
 
     def layers(self) -> list[torch.nn.Module]:
         return [*self.couplings, self.standardise]
-
-    # -- base distribution ------------------------------------------------------------------
-    def sample_base(self, n: int, noise: PathNoise) -> torch.Tensor:
-        """z ~ N(0, base_scale² I), (n, dim)."""
-        return self.base_scale * noise.normal((n, self.dim), self.standardise.loc)
-
-    def base_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        var = self.base_scale ** 2
-        return -0.5 * (z.pow(2).sum(dim=1) / var + self.dim * math.log(2 * math.pi * var))
-
-    # -- the bijection ------------------------------------------------------------------------
-    def transform(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Base → data, flat (n, dim): (x, log|det ∂x/∂z|)."""
-        return compose(self.layers(), z)
-
-    def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Data → base, flat (n, dim): (z, log|det ∂z/∂x|)."""
-        return compose_inverse(self.layers(), x)
-
-    # -- the density --------------------------------------------------------------------------
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log q(x), (n,), for x of shape (n, *event_shape)."""
-        z, log_det = self.inverse(self.flatten(x))
-        return self.base_log_prob(z) + log_det
-
-    def sample_and_log_prob(self, n: int, noise: Noise) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, log q(x)) in one pass; differentiable in the parameters (reparametrised)."""
-        x, log_q, _ = self._pass(n, noise, None)
-        return self.unflatten(x), log_q

@@ -1,6 +1,6 @@
 """Periodic convolutional networks: maps of fields on an L×M torus that commute with translations.
 
-    field (B, C_in, L, M) → [k×k conv, circular padding → SiLU] × depth → k×k conv → (B, C_out, L, M)
+    (B, C_in, L, M) → [k×k conv, circular padding → SiLU] × depth → k×k conv → (B, C_out, L, M)
 
 Circular padding wraps the lattice around, so every layer — and hence the network — commutes
 with every lattice translation (`torch.roll` along the last two axes), and one network runs on

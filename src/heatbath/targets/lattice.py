@@ -1,6 +1,11 @@
 """φ⁴ scalar field theory on a periodic L×L lattice (Albergo, Kanwar & Shanahan convention).
 
 S(φ) = Σₓ [ Σ_μ φₓ(2φₓ − φₓ₊μ − φₓ₋μ) + m² φₓ² + λ φₓ⁴ ]   (U = S, in kT; event_shape (L, L))
+     = Σₓ [ −2 Σ_μ φₓφₓ₊μ + (4 + m²) φₓ² + λ φₓ⁴ ]            (d = 2, summed by parts)
+
+— the action of Albergo, Kanwar & Shanahan (PRD 100, 034515, 2019) and of their 2021 tutorial's
+`ScalarPhi4Action` (arXiv:2101.08176), whose point L = 8, m² = −4, λ = 8 is the default here: no
+½ in front of the kinetic or mass term, so at m² = −4 the on-site potential is λφ⁴ alone.
 
 For λ = 0 the action is the quadratic form φᵀAφ with A = −Δ + m², whose eigenvalues are
 m² + 4 Σ_μ sin²(π k_μ / L). Hence, exactly (m² > 0):
@@ -18,6 +23,12 @@ from heatbath.core.errors import UserError
 from heatbath.core import checks as check
 from heatbath.spaces import LatticeSpace
 from heatbath.targets.base import EnergyTarget, ExactValues
+
+
+def field_magnetisation(phi: torch.Tensor) -> torch.Tensor:
+    """M = Σₓ φₓ of each configuration (N, L, L) -> (N,): the order parameter of φ⁴ (total,
+    not per site; the action is invariant under φ -> −φ, so ⟨M⟩ = 0 and ⟨|M|⟩ is measured)."""
+    return phi.reshape(phi.shape[0], -1).sum(dim=1)
 
 
 def free_field_eigenvalues(L: int, m2: float) -> torch.Tensor:

@@ -21,11 +21,10 @@ import torch
 from heatbath.core.checkpoint import load_model_weights
 from heatbath.core.runs import DTYPES
 from heatbath.energy.methods.flows import remaining_budget
+from heatbath.energy.methods.neural_mcmc import independence_block
 from heatbath.energy.methods.score_training import TrainingBetas, train_reverse_kl
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
-from heatbath.estimators.autocorr import chain_mean_estimate, integrated_time
-from heatbath.mcmc.independence import independence_chains
 from heatbath.mcmc.spins import magnetisation
 from heatbath.nets.masked_conv import MaskedConvSpins
 
@@ -88,24 +87,11 @@ def neural_mcmc(model: MaskedConvSpins, lattice, config, generator: torch.Genera
     """method.chains independence Metropolis–Hastings chains with the model as proposal:
     1 start + method.burn_in (discarded) + autoregressive.mcmc_steps proposals each."""
     chains, burn_in = config.method.chains, config.method.burn_in
-    steps = config.autoregressive.mcmc_steps
-    per_chain = 1 + burn_in + steps
+    per_chain = 1 + burn_in + config.autoregressive.mcmc_steps
     drawn = weighted_draw(model, lattice, chains * per_chain, generator, dtype)
-    index, accepted = independence_chains(drawn["log_w"].reshape(chains, per_chain), generator)
-    kept = slice(1 + burn_in, None)
-
-    def trace(values: torch.Tensor):
-        return values.reshape(chains, per_chain).gather(1, index)[:, kept].double().numpy()
-
-    energy = trace(drawn["energy"])
-    abs_m = trace(magnetisation(drawn["x"]).abs())
-    return {"chains": chains, "steps": steps, "burn_in": burn_in,
-            "proposals": chains * per_chain,
-            "acceptance": float(accepted[:, kept].double().mean()),
-            "tau_int": {"energy": integrated_time(energy),
-                        "abs_magnetisation": integrated_time(abs_m)},
-            "energy": chain_mean_estimate(energy).to_json(),
-            "abs_magnetisation": chain_mean_estimate(abs_m).to_json()}
+    return independence_block(drawn["x"], drawn["log_w"], drawn["energy"], chains, burn_in,
+                              {"abs_magnetisation": lambda s: magnetisation(s).abs()},
+                              generator, energy_evals=chains * per_chain)
 
 
 def redraw(config, working, original, weights: Path, n: int,

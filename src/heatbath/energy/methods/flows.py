@@ -4,6 +4,11 @@ Both are trained from the energy (reverse KL; FAB's α = 2 divergence with AIS, 
 forward KL on exact samples or SMC particles, or reverse + forward),
 then draw importance-weighted samples whose weights have E[w] = Z, so log Z and every
 self-normalised observable are unbiased whatever the training reached.
+
+`flow.net` picks the flow: spline couplings with MLP conditioners (`mlp`), or on real fields of
+an L×M lattice (φ⁴) the translation-equivariant `LatticeFlow` (`conv`, the default there). A
+trained flow can then drive Markov chains (`neural_mcmc.py`): independence Metropolis–Hastings
+(`flow.mcmc_steps`) and HMC in its latent space (`flow.latent_hmc_steps`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from heatbath.energy.results import EnergyResult
 from heatbath.core.errors import UserError
 from heatbath.estimators.importance import forward_ess
 from heatbath.annealing.schedules import linear_betas
-from heatbath.flows import SNF, Flow, importance_sample, train_flow
+from heatbath.energy.methods.neural_mcmc import flow_independence_mcmc, flow_latent_hmc
+from heatbath.flows import SNF, BijectiveFlow, Flow, LatticeFlow, importance_sample, train_flow
 from heatbath.flows.fab import FabAnnealing
 
 FORWARD_ESS_SAMPLES = 2000
@@ -81,10 +87,11 @@ def _train_and_sample(problem: Problem, model) -> EnergyResult:
                for s, l, e in zip(log.steps, log.losses, log.ess)]
     diagnostics = {"training_energy_evals": log.energy_evals, "skipped_steps": log.skipped_steps,
                    "final_training_ess": log.final_ess, "budget_reached": log.budget_reached}
-    if isinstance(model, Flow):
+    if isinstance(model, BijectiveFlow):
         fwd = _forward_ess(problem, model)
         if fwd is not None:
             diagnostics["forward_ess"] = fwd
+        diagnostics.update(_flow_chains(problem, model))
     x = drawn.x.reshape(len(drawn.x), *problem.target.event_shape)
     return EnergyResult(x, drawn.log_w, drawn.energy, True, diagnostics=diagnostics,
                         metrics=metrics, model=model)
@@ -113,7 +120,20 @@ def _fab_annealing(problem: Problem) -> FabAnnealing | None:
     return FabAnnealing(betas, problem.move(), f.fab_buffer, f.fab_updates)
 
 
-def _forward_ess(problem: Problem, flow: Flow) -> dict | None:
+def _flow_chains(problem: Problem, flow: BijectiveFlow) -> dict:
+    """The trained flow inside Markov chains, where asked for (see `neural_mcmc.py`)."""
+    f, found = problem.config.flow, {}
+    with torch.no_grad():
+        if f.mcmc_steps:
+            found["neural_mcmc"] = flow_independence_mcmc(flow, problem.target, problem.config,
+                                                          problem.generator)
+    if f.latent_hmc_steps:
+        found["latent_hmc"] = flow_latent_hmc(flow, problem.target, problem.config,
+                                              problem.generator)
+    return found
+
+
+def _forward_ess(problem: Problem, flow: BijectiveFlow) -> dict | None:
     """Forward ESS on exact target samples (Midgley et al.), when the target can draw them."""
     exact = problem.target.sample_exact(FORWARD_ESS_SAMPLES, problem.generator)
     if exact is None:
@@ -124,10 +144,26 @@ def _forward_ess(problem: Problem, flow: Flow) -> dict | None:
     return forward_ess(log_w.numpy()).to_json()
 
 
-def build_model(config, dim: int, loc=0.0, scale=1.0):
-    """The flow or SNF that config describes (weights as initialised from method.seed)."""
-    f = config.flow
+def flow_net(config, target) -> str:
+    """flow.net, with auto resolved: conv for a flow on real fields of an L×M lattice with even
+    sides (what `LatticeFlow` takes), mlp otherwise."""
+    if config.flow.net != "auto":
+        return config.flow.net
+    shape = target.event_shape
+    lattice = (target.space.kind == "lattice" and len(shape) == 2
+               and all(n % 2 == 0 for n in shape))
+    return "conv" if config.method.name == "flow" and lattice else "mlp"
+
+
+def build_model(config, target, loc=0.0, scale=1.0):
+    """The flow or SNF that config describes for `target` (the working target; weights as
+    initialised from method.seed)."""
+    f, dim = config.flow, target.dim
     generator = torch.Generator().manual_seed(config.method.seed)
+    if config.method.name == "flow" and flow_net(config, target) == "conv":
+        return LatticeFlow(target.event_shape, layers=f.layers, channels=f.channels,
+                           kernel=f.kernel, bins=f.bins if f.coupling == "spline" else 0,
+                           spectral=f.spectral, generator=generator)
     if config.method.name == "flow":
         return Flow(dim, layers=f.layers, hidden=f.hidden, bins=f.bins, loc=loc, scale=scale,
                     event_shape=(dim,), generator=generator)
@@ -138,7 +174,7 @@ def build_model(config, dim: int, loc=0.0, scale=1.0):
 
 def run_flow(problem: Problem) -> EnergyResult:
     loc, scale = _standardisation(problem)
-    return _train_and_sample(problem, build_model(problem.config, problem.target.dim, loc, scale))
+    return _train_and_sample(problem, build_model(problem.config, problem.target, loc, scale))
 
 
 run_snf = run_flow      # the configured method name picks Flow or SNF in build_model
@@ -147,7 +183,7 @@ run_snf = run_flow      # the configured method name picks Flow or SNF in build_
 def redraw(config, working, original, weights: Path, n: int,
            generator: torch.Generator) -> dict[str, torch.Tensor]:
     """n fresh weighted samples from a saved flow / SNF (see `Method.redraw`)."""
-    model = build_model(config, working.dim).to(DTYPES[config.method.dtype])
+    model = build_model(config, working).to(DTYPES[config.method.dtype])
     load_model_weights(model, weights)
     model.eval()
     drawn = importance_sample(model, working, n, generator)
