@@ -19,8 +19,11 @@ from heatbath.nets.periodic_conv import PeriodicConvNet
 KERNEL = 3   # nearest-neighbour stencil; depth sets the receptive field (radius depth + 1)
 
 
-class MaskedLatticeNet(nn.Module):
-    def __init__(self, num_states: int, channels: int = 32, depth: int = 4,
+class LatticeLogitsNet(nn.Module):
+    """q logits per site from q one-hot channels plus `extra` input channels: the shared
+    body of the lattice paths' networks (masked: a mask channel; uniform: time channels)."""
+
+    def __init__(self, num_states: int, extra: int, channels: int = 32, depth: int = 4,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         if num_states < 2:
@@ -28,8 +31,14 @@ class MaskedLatticeNet(nn.Module):
         self.num_states = num_states
         generator = generator or torch.Generator().manual_seed(
             int(torch.randint(2**62, ())))   # no seed: follow the global RNG, as build_net
-        self.body = PeriodicConvNet(num_states + 1, num_states, channels, depth, KERNEL,
+        self.body = PeriodicConvNet(num_states + extra, num_states, channels, depth, KERNEL,
                                     generator)
+
+
+class MaskedLatticeNet(LatticeLogitsNet):
+    def __init__(self, num_states: int, channels: int = 32, depth: int = 4,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(num_states, 1, channels, depth, generator)
 
     def forward(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         dtype = self.body[0].weight.dtype

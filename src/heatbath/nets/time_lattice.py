@@ -20,23 +20,15 @@ import torch
 from torch import nn
 
 from heatbath.nets.embedding import broadcast_times, sinusoidal_embedding
-from heatbath.nets.masked_lattice import KERNEL
-from heatbath.nets.periodic_conv import PeriodicConvNet
+from heatbath.nets.masked_lattice import LatticeLogitsNet
 
 TIME_FEATURES = 16   # constant channels of sin/cos features of t
 
 
-class TimeLatticeNet(nn.Module):
+class TimeLatticeNet(LatticeLogitsNet):
     def __init__(self, num_states: int, channels: int = 32, depth: int = 4,
                  generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        if num_states < 2:
-            raise ValueError(f"a lattice needs at least 2 states per site, got {num_states}")
-        self.num_states = num_states
-        generator = generator or torch.Generator().manual_seed(
-            int(torch.randint(2**62, ())))   # no seed: follow the global RNG, as build_net
-        self.body = PeriodicConvNet(num_states + TIME_FEATURES, num_states, channels, depth,
-                                    KERNEL, generator)
+        super().__init__(num_states, TIME_FEATURES, channels, depth, generator)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         dtype = self.body[0].weight.dtype
