@@ -178,3 +178,10 @@ def test_from_needs_a_coupled_run_and_a_coupled_run_needs_from(inpaint_run, tiny
     user_error(["sample", str(inpaint_run), "--from", str(tmp_path / "obs.npz"), "--clip"],
                "drop --clip")
     user_error(["sample", str(inpaint_run), "--from", str(tmp_path / "none.npz")], "--from")
+
+
+def test_a_corrupt_observation_file_is_one_line(inpaint_run, tmp_path, user_error):
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not a zip archive")
+    user_error(["sample", str(inpaint_run), "--from", str(tmp_path / "broken.npz"), "--out",
+                str(tmp_path / "o.npz")], "broken.npz")
+    assert not (tmp_path / "o.npz").exists()

@@ -202,10 +202,7 @@ def restoration_arrays(run, restored, observed) -> tuple[dict, str]:
 
     obs = observed.observation
     arrays = {"base": obs.base.numpy(), "missing": obs.missing.numpy()}
-    data = run.info.data
-    width = (data.data_range[1] - data.data_range[0]) if data.data_range else (
-        max(data.max) - min(data.min))
-    quality = restoration_quality(restored, observed, width)
+    quality = restoration_quality(run, restored, observed)
     if quality is None:
         return arrays, ""
     arrays.update(truth=observed.truth.numpy(), psnr=quality["psnr"].numpy(),

@@ -144,9 +144,7 @@ def estimate_data_run(run: LoadedRun, *, source: str | None = None, n: int | Non
 
 def restoration_report(run: LoadedRun, restored: torch.Tensor, observed) -> dict:
     """PSNR of the restorations and of their bases against the clean held-out points."""
-    data = run.info.data
-    low, high = data.data_range if data.data_range else run.context_range
-    quality = restoration_quality(restored, observed, high - low)
+    quality = restoration_quality(run, restored, observed)
     return {key: mean_estimate(values.numpy()).to_json() for key, values in quality.items()}
 
 

@@ -71,19 +71,25 @@ def read_observed(run: LoadedRun, path: Path, seed: int) -> Observed:
 def _read_arrays(path: Path) -> dict:
     if path.suffix != ".npz" or not path.is_file():
         raise UserError(f"--from needs an existing .npz file, got {path}")
+    from heatbath.datasets.sources import _READ_ERRORS, _unreadable
+
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    except _READ_ERRORS as exc:   # the data loader's list: a corrupt zip is one line too
+        raise _unreadable(f"'{path}'", exc) from None
 
 
-def restoration_quality(restored: torch.Tensor, observed: Observed,
-                        data_range: float) -> dict | None:
-    """Mean PSNR (dB) of the restorations and, as the baseline, of the base b(c) itself,
-    against the clean points; None when they are unknown."""
+def restoration_quality(run: LoadedRun, restored: torch.Tensor,
+                        observed: Observed) -> dict | None:
+    """Per-point PSNR (dB) of the restorations and, as the baseline, of the base b(c) itself,
+    against the clean points, w the width of the data's range (images: the range their levels
+    span); None when the clean points are unknown."""
     if observed.truth is None:
         return None
+    data = run.info.data
+    low, high = data.data_range if data.data_range else run.context_range
+    data_range = high - low
     truth = observed.truth.to(restored.dtype)
     return {"psnr": psnr(restored, truth, data_range),
             "psnr_base": psnr(observed.observation.base.to(restored.dtype), truth, data_range)}
