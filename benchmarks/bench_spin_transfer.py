@@ -24,7 +24,7 @@ from common import log, markdown_table, pin_threads, write_report
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy, estimate_energy_result
 from heatbath.energy.fit import result_record, run_method, sample_arrays
-from heatbath.energy.methods.autoregressive import weighted_draw
+from heatbath.energy.methods.spin_models import weighted_draw
 from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.energy.results import EnergyResult
 from heatbath.targets.ising import K_CRITICAL, Ising2D

@@ -16,7 +16,8 @@ SMALL = {"method.samples": 64, "method.chains": 8, "method.steps": 20, "method.b
          "transport.hidden": 8, "transport.depth": 1, "transport.batch_size": 16,
          "transport.updates": 2, "transport.time_steps": 6, "transport.points": 4,
          "autoregressive.steps": 3, "autoregressive.batch_size": 16, "autoregressive.layers": 1,
-         "autoregressive.channels": 4, "autoregressive.kernel": 3}
+         "autoregressive.channels": 4, "autoregressive.kernel": 3, "masked.steps": 3,
+         "masked.batch_size": 8, "masked.channels": 4, "masked.depth": 1}
 
 
 def small_config(name: str, spec: str) -> EnergyRunConfig:

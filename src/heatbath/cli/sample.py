@@ -26,8 +26,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            out: Optional[Path] = typer.Option(None, "--out",
                                               help="FILE.npz; with --target a new run directory"),
            target: Optional[str] = typer.Option(
-               None, "--target", help="energy runs (autoregressive): draw for another beta or "
-                                      "size of the run's target, e.g. ising2d:L=32,beta=0.5, "
+               None, "--target", help="energy runs (autoregressive, masked): draw for another "
+                                      "beta or size of the run's target, e.g. ising2d:L=32,beta=0.5, "
                                       "into the new run --out NEW_RUN"),
            grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras or logsnr"),
            eta: Optional[float] = typer.Option(None, "--eta"),
@@ -45,7 +45,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                     "clean points x to corrupt, for PSNR) to restore"),
            quiet: bool = typer.Option(False, "--quiet")):
     """Draw samples from a trained run (optionally with per-sample log q); with --target, an
-    autoregressive energy run's model for another beta or lattice size, into a new run."""
+    autoregressive or masked energy run's model for another beta or lattice size, into a new
+    run."""
     from heatbath.core.records import read_run_record
 
     check_device(device)

@@ -22,11 +22,11 @@ class MethodSection:
     name: str = "ais"
     # returned samples (particles; MCMC: chains × kept steps)
     samples: int = setting(2000, AT_LEAST_1)
-    # mcmc / pt / ti: independent chains; autoregressive: neural MCMC chains
+    # mcmc / pt / ti: independent chains; autoregressive / masked: neural MCMC chains
     chains: int = setting(64, AT_LEAST_1)
     # mcmc: steps per chain; ais/smc: annealing steps; pt: rounds; ti: steps per temperature
     steps: int = setting(200, AT_LEAST_1)
-    # mcmc / pt / ti / autoregressive's neural MCMC: discarded steps (step size adapted here)
+    # mcmc / pt / ti / the spin models' neural MCMC: discarded steps (step size adapted here)
     burn_in: int = setting(100, NON_NEGATIVE)
     thin: int = setting(1, AT_LEAST_1)
     # continuous: rwm|mala|hmc|baoab; spins: metropolis|heatbath|wolff
@@ -55,8 +55,8 @@ class MethodSection:
     # before the target evaluations made so far (step-size tuning, training data, training)
     # would exceed this; 0: no limit. The final draw of method.samples is not included.
     budget: int = setting(0, NON_NEGATIVE)
-    # β-conditioned learned samplers (autoregressive): train over β uniform in [LO, HI] at the
-    # target's J and h, so one model covers the range; [0, 0]: the target's β only
+    # β-conditioned learned samplers (autoregressive, masked): train over β uniform in
+    # [LO, HI] at the target's J and h, so one model covers the range; [0, 0]: the target's β
     beta_range: list = setting([0.0, 0.0], NON_NEGATIVE)
     seed: int = 0
     dtype: str = "float64"
@@ -166,13 +166,9 @@ class TransportSection:
 
 
 @dataclass
-class AutoregressiveSection:
-    # the masked-convolution network (heatbath.nets.masked_conv): layers of kernel×kernel
-    # convolutions (odd kernel >= 3) with `channels` features; a site sees
-    # layers·(kernel // 2) rows above and columns aside
-    layers: int = setting(3, AT_LEAST_1)
-    channels: int = setting(16, AT_LEAST_1)
-    kernel: int = setting(5, Bounds(3, high_open=True, high=math.inf))
+class SpinModelSection:
+    """What the spin models with an exact log q (autoregressive, masked) share: reverse-KL
+    training, the symmetrised mixture, neural MCMC and the network's dtype."""
     # gradient steps (what `fit --steps` sets); each draws batch_size lattices and evaluates H
     steps: int = setting(1000, AT_LEAST_1)
     # samples per step (>= 2: the leave-one-out baseline needs another sample)
@@ -181,13 +177,37 @@ class AutoregressiveSection:
     # fraction of the steps over which the training β ramps linearly from 0 to the target
     # (VAN-style annealing); 0: the target's β (or method.beta_range) from the first step
     anneal: float = setting(0.0, Bounds(0, 1))
-    # h = 0 only: q₂(s) = ½(q(s) + q(−s)), drawn by flipping a draw with probability ½
+    # h = 0 only: q averaged over the global relabellings the energy is invariant under
+    # (Ising: q₂(s) = ½(q(s) + q(−s)); masked Potts: s → s + k mod q), still an exact log q
     z2: bool = False
     # neural MCMC after training: method.chains independence Metropolis-Hastings chains with
     # the model as proposal, method.burn_in + mcmc_steps proposals each; 0: none
     mcmc_steps: int = setting(0, NON_NEGATIVE)
     # the network's dtype (spins, energies and weights stay in method.dtype)
     dtype: str = "float32"
+
+
+@dataclass
+class AutoregressiveSection(SpinModelSection):
+    # the masked-convolution network (heatbath.nets.masked_conv): layers of kernel×kernel
+    # convolutions (odd kernel >= 3) with `channels` features; a site sees
+    # layers·(kernel // 2) rows above and columns aside
+    layers: int = setting(3, AT_LEAST_1)
+    channels: int = setting(16, AT_LEAST_1)
+    kernel: int = setting(5, Bounds(3, high_open=True, high=math.inf))
+
+
+@dataclass
+class MaskedSection(SpinModelSection):
+    # the data half's masked lattice network (heatbath.nets.MaskedLatticeNet): depth periodic
+    # 3×3 convolutions of `channels` features; a site's conditional reads the revealed sites
+    # within depth + 1 steps
+    channels: int = setting(32, AT_LEAST_1)
+    depth: int = setting(4, AT_LEAST_1)
+    batch_size: int = setting(64, Bounds(2, high_open=True, high=math.inf))
+    # sublattice: reveal every site of a sublattice wider than the net's reach at once (exact,
+    # (depth + 2)² passes or so per lattice, whatever its size); raster: one site per pass
+    order: str = "sublattice"
 
 
 @dataclass
@@ -198,6 +218,7 @@ class EnergyRunConfig:
     cnf: CNFSection = field(default_factory=CNFSection)
     transport: TransportSection = field(default_factory=TransportSection)
     autoregressive: AutoregressiveSection = field(default_factory=AutoregressiveSection)
+    masked: MaskedSection = field(default_factory=MaskedSection)
 
 
 def resolved_kernel(config: EnergyRunConfig, discrete: bool) -> str:

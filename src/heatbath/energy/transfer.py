@@ -2,9 +2,9 @@
 lattice size of its target's family, written as a new energy run.
 
 Only methods whose saved model runs at any size and knows the β it was trained over transfer
-(`Method.transfers`: the autoregressive spin model). Its weights log w = −U − log q are exact on
-any lattice, so the new run's estimates are unbiased wherever the draw lands and its ESS says
-how well the model carries over. Outside the β the model was trained over, q is an untested
+(`Method.transfers`: the spin models, autoregressive and masked). Its weights log w = −U − log q
+are exact on any lattice, so the new run's estimates are unbiased wherever the draw lands and
+its ESS says how well the model carries over. Outside the β the model was trained over, q is an untested
 extrapolation: that is refused rather than reported with a collapsed ESS.
 
 The new run is written by the same code as `fit`'s (`write_energy_run`), so `estimate`,
@@ -23,7 +23,7 @@ from heatbath.core.errors import UserError
 from heatbath.core.runs import check_out_dir
 from heatbath.energy.fit import write_energy_run
 from heatbath.energy.methods import METHODS
-from heatbath.energy.methods.autoregressive import trained_betas
+from heatbath.energy.methods.spin_models import trained_betas
 from heatbath.energy.results import EnergyResult
 from heatbath.energy.run import energy_run_target
 from heatbath.energy.sample import learned_run

@@ -18,6 +18,7 @@ from heatbath.energy.methods import METHODS, method_named
 from heatbath.energy.methods.flows import flow_net
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
+from heatbath.nets.masked_spins import ORDERS
 from heatbath.targets.spin_lattice import SpinLattice
 
 
@@ -55,8 +56,8 @@ def validate(config: EnergyRunConfig, target) -> None:
         _check_cnf(config, target)
     if m.name in ("nets", "cmcd"):
         _check_transport(config, target)
-    if m.name == "autoregressive":
-        _check_autoregressive(config, target)
+    if m.name in ("autoregressive", "masked"):
+        _check_spin_model(config, target)
     if m.budget and not method.budgeted:
         budgeted = ", ".join(name for name, entry in METHODS.items() if entry.budgeted)
         raise UserError(f"method.budget limits training, which {m.name} does not do (its cost "
@@ -156,17 +157,23 @@ def _check_beta_range(config: EnergyRunConfig, target) -> None:
                         f"{values[0]:g},{values[1]:g}; widen the range to include it")
 
 
-def _check_autoregressive(config: EnergyRunConfig, target) -> None:
-    a = config.autoregressive
-    if a.kernel % 2 == 0:
-        raise UserError(f"autoregressive.kernel must be odd (a centre site), got {a.kernel}")
-    choice(a.dtype, DTYPES, "autoregressive.dtype")
-    if a.z2 and target.h != 0:
-        raise UserError(f"autoregressive.z2 symmetrises q under s -> -s, which exp(-beta*H) is "
-                        f"not with a field (h={target.h:g}); set autoregressive.z2=false")
-    if a.mcmc_steps and config.method.chains < 2:
-        raise UserError("neural MCMC (autoregressive.mcmc_steps) needs method.chains >= 2 for "
-                        "its error bars")
+def _check_spin_model(config: EnergyRunConfig, target) -> None:
+    name = config.method.name
+    s = getattr(config, name)
+    if name == "autoregressive" and s.kernel % 2 == 0:
+        raise UserError(f"autoregressive.kernel must be odd (a centre site), got {s.kernel}")
+    if name == "autoregressive" and target.num_states != 2:
+        raise UserError(f"--method autoregressive models two states per site; {target.name} "
+                        f"has {target.num_states}: use --method masked")
+    choice(s.dtype, DTYPES, f"{name}.dtype")
+    if name == "masked":
+        choice(s.order, ORDERS, "masked.order")
+    if s.z2 and target.h != 0:
+        raise UserError(f"{name}.z2 symmetrises q under relabelling every site, which "
+                        f"exp(-beta*H) is not with a field (h={target.h:g}); set {name}.z2=false")
+    if s.mcmc_steps and config.method.chains < 2:
+        raise UserError(f"neural MCMC ({name}.mcmc_steps) needs method.chains >= 2 for "
+                        f"its error bars")
 
 
 def _check_method_sizes(m: MethodSection) -> None:

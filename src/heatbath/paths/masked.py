@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from heatbath.paths.categorical import inverse_cdf
 
@@ -80,35 +81,70 @@ class MaskedPath:
         return [order[c::nfe] for c in range(nfe)]
 
     @torch.no_grad()
-    def sample(self, net, uniforms: torch.Tensor, shape: tuple[int, int], nfe: int | None = None
+    def sample(self, net, uniforms: torch.Tensor, shape: tuple[int, int], nfe: int | None = None,
+               steps: list[torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Lattices (n, L, M) and, with one site per step, their exact log q (else None).
         `uniforms` (n, D): one U(0, 1) per sample and site, the inverse-CDF draw of that site,
-        so a sample does not depend on how the rows are batched."""
+        so a sample does not depend on how the rows are batched. `steps` (instead of nfe): an
+        order whose steps the caller vouches for as exact (`sublattice_steps`)."""
         n, sites = uniforms.shape
         x = torch.zeros(n, sites, dtype=torch.long, device=uniforms.device)
         masked = torch.ones(n, sites, dtype=torch.bool, device=uniforms.device)
         log_q = torch.zeros(n, dtype=torch.float64, device=uniforms.device)
-        for chunk in self.steps(sites, nfe):
+        for chunk in steps or self.steps(sites, nfe):
             chunk = chunk.to(uniforms.device)
             logits = net(x.view(n, *shape), masked.view(n, *shape)).flatten(2)[:, :, chunk]
             log_p = logits.log_softmax(1).double()                       # (n, q, |chunk|)
             state = inverse_cdf(log_p.exp(), uniforms[:, chunk].double())  # (n, |chunk|)
             x[:, chunk], masked[:, chunk] = state, False
             log_q += log_p.gather(1, state.unsqueeze(1)).squeeze(1).sum(1)
-        exact = nfe is None or nfe == sites
+        exact = steps is not None or nfe is None or nfe == sites
         return x.view(n, *shape), (log_q if exact else None)
 
     @torch.no_grad()
     def log_prob(self, net, x: torch.Tensor) -> torch.Tensor:
         """Exact log q(x) (float64, (B,)) of the one-site-per-step sampler: D network calls."""
+        return self.ordered_log_prob(net, x)
+
+    @staticmethod
+    def ordered_log_prob(net, x: torch.Tensor, steps: list[torch.Tensor] | None = None
+                         ) -> torch.Tensor:
+        """`log_prob` (or, with `steps`, the log q of that exact order), differentiable in the
+        network's weights (reverse-KL training of the energy half's masked spin model). While
+        gradients are on, each pass is checkpointed: memory holds one pass's activations, not
+        one per step, at the price of recomputing each pass in the backward."""
         batch, shape = x.shape[0], x.shape[1:]
-        flat = x.reshape(batch, -1)
-        sites = flat.shape[1]
+        sites = math.prod(shape)
+        steps = steps or MaskedPath.steps(sites, None)
+        step_of_site = torch.empty(sites, dtype=torch.long)
+        for k, chunk in enumerate(steps):
+            step_of_site[chunk] = k
+        step_of_site = step_of_site.to(x.device)
         log_q = torch.zeros(batch, dtype=torch.float64, device=x.device)
-        masked = torch.ones_like(flat, dtype=torch.bool)
-        for (site,) in self.steps(sites, None):
-            terms = self.site_log_probs(net, x, masked.view(batch, *shape)).flatten(1)
-            log_q += terms[:, site].double()
-            masked[:, site] = False
+        keep = torch.is_grad_enabled()
+        for k, chunk in enumerate(steps):
+            # a fresh mask per pass: the checkpoint re-reads its inputs in the backward
+            masked = (step_of_site >= k).expand(batch, sites).reshape(batch, *shape)
+            if keep:
+                terms = checkpoint(MaskedPath.site_log_probs, net, x, masked,
+                                   use_reentrant=False)
+            else:
+                terms = MaskedPath.site_log_probs(net, x, masked)
+            log_q = log_q + terms.flatten(1)[:, chunk.to(x.device)].double().sum(1)
         return log_q
+
+
+def sublattice_steps(shape: tuple[int, int], reach: int) -> list[torch.Tensor]:
+    """An order that reveals many sites per step and keeps log q exact, for a network whose
+    output at a site depends on the inputs within `reach` sites (Chebyshev distance, on the
+    torus). Each axis of side n is cut with the smallest spacing S > reach that divides n (S = n
+    when none does); step (a, b) reveals every site (i, j) with i ≡ a mod S_L and j ≡ b mod S_M.
+    Two sites of one step are at least S > reach apart on the torus, so neither's conditional
+    reads the other: drawing them together is drawing them one after the other, and the step's
+    log q is the sum of their log conditionals. S_L·S_M steps, whatever the lattice's size."""
+    spacing = [next((s for s in range(reach + 1, n + 1) if n % s == 0), n) for n in shape]
+    rows, columns = torch.arange(shape[0])[:, None], torch.arange(shape[1])[None, :]
+    flat = torch.arange(math.prod(shape)).reshape(shape)
+    return [flat[(rows % spacing[0] == a) & (columns % spacing[1] == b)]
+            for a in range(spacing[0]) for b in range(spacing[1])]

@@ -25,9 +25,22 @@ class SpinLattice(EnergyTarget):
     h: float
     beta: float
 
+    # states per site; categorical models (method masked) index them 0..num_states-1
+    num_states = 2
+
     @property
     def sites(self) -> int:
         return self.L * self.M
+
+    @staticmethod
+    def to_states(spins: torch.Tensor) -> torch.Tensor:
+        """Spin values (−1, +1) as category indices (0, 1), long."""
+        return (spins > 0).long()
+
+    @staticmethod
+    def from_states(states: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Category indices (0, 1) as spin values (−1, +1)."""
+        return (2 * states - 1).to(dtype)
 
     @property
     def space(self) -> LatticeSpace:

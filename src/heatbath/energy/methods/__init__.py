@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.energy.methods import autoregressive, cnf, flows, sampling, transport
+from heatbath.energy.methods import cnf, flows, sampling, spin_models, transport
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("cmcd", transport.run_transport, True, True, False, "transport.steps",
            "CMCD: annealed Langevin + a drift learned by the log-variance loss, exact path "
            "weights", transport.redraw, True),
-    Method("autoregressive", autoregressive.run_autoregressive, True, False, True,
+    Method("autoregressive", spin_models.run_spin_model, True, False, True,
            "autoregressive.steps",
-           "autoregressive masked-convolution model of spins (any L×M, optionally "
-           "β-conditioned) by reverse KL, exact q; neural MCMC", autoregressive.redraw, True,
+           "autoregressive masked-convolution model of ±1 spins (any L×M, optionally "
+           "β-conditioned) by reverse KL, exact q; neural MCMC", spin_models.redraw, True,
            spins_only=True, beta_conditioned=True, transfers=True),
+    Method("masked", spin_models.run_spin_model, True, False, True, "masked.steps",
+           "the data half's masked lattice model (q states, any L×M, optionally β-conditioned) "
+           "revealing one site per step, by reverse KL, exact q; neural MCMC",
+           spin_models.redraw, True, spins_only=True, beta_conditioned=True, transfers=True),
 )}
 
 

@@ -1,13 +1,18 @@
-"""Spin Boltzmann generator: an autoregressive model of the lattice with an exact log q.
+"""Spin Boltzmann generators: models of the lattice with an exact log q (`--method
+autoregressive` and `--method masked`).
 
-A masked-convolution model (`heatbath.nets.masked_conv`, any L×M) is trained from the energy
+Two models, one contract (`sample(n, L, M, beta, generator)`, differentiable `log_prob(spins,
+beta)`), both running at any L×M: `autoregressive` is the masked-convolution model
+(`heatbath.nets.masked_conv`; ±1 spins, a site costs a few one-position convolutions);
+`masked` is the data half's masked lattice network and sampler (`heatbath.nets.masked_spins`;
+q states per site, a site costs a pass over the lattice). Either is trained from the energy
 alone by reverse KL with the leave-one-out score-function gradient (`score_training`), then
 draws method.samples lattices with their exact log q. The weights log w = −βH(s) − log q(s)
 have E_q[w] = Z, so log Z, βF/N and every self-normalised observable are unbiased however far
 training got (the ESS says how far). With method.beta_range the model is conditioned on β and
 trained over the whole range at the target's J and h.
 
-With autoregressive.mcmc_steps the model is also the proposal of independence
+With SECTION.mcmc_steps (SECTION: the method's config section) the model is also the proposal of independence
 Metropolis–Hastings chains (`heatbath.mcmc.independence`): the run's result.json and
 `estimate --json` report them under "neural_mcmc" (acceptance, τ_int, chain means).
 """
@@ -27,6 +32,9 @@ from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.mcmc.spins import magnetisation
 from heatbath.nets.masked_conv import MaskedConvSpins
+from heatbath.nets.masked_spins import MaskedLatticeSpins
+
+SpinModel = MaskedConvSpins | MaskedLatticeSpins
 
 
 def beta_range(config) -> tuple[float, float] | None:
@@ -40,16 +48,27 @@ def trained_betas(config, lattice) -> tuple[float, float]:
     return beta_range(config) or (lattice.beta, lattice.beta)
 
 
-def build_model(config) -> MaskedConvSpins:
-    """The model config describes (weights as initialised from method.seed)."""
-    a = config.autoregressive
-    model = MaskedConvSpins(layers=a.layers, channels=a.channels, kernel=a.kernel,
-                            conditioned=beta_range(config) is not None, z2=a.z2,
-                            generator=torch.Generator().manual_seed(config.method.seed))
-    return model.to(DTYPES[a.dtype])
+def section(config):
+    """The method's own config section (autoregressive or masked)."""
+    return getattr(config, config.method.name)
 
 
-def weighted_draw(model: MaskedConvSpins, lattice, n: int, generator: torch.Generator,
+def build_model(config, lattice) -> SpinModel:
+    """The model config describes for the lattice's states (weights as initialised from
+    method.seed)."""
+    s, conditioned = section(config), beta_range(config) is not None
+    generator = torch.Generator().manual_seed(config.method.seed)
+    if config.method.name == "masked":
+        values = lattice.from_states(torch.arange(lattice.num_states))
+        model = MaskedLatticeSpins(values, s.channels, s.depth, conditioned, s.z2, generator,
+                                   s.order)
+    else:
+        model = MaskedConvSpins(layers=s.layers, channels=s.channels, kernel=s.kernel,
+                                conditioned=conditioned, z2=s.z2, generator=generator)
+    return model.to(DTYPES[s.dtype])
+
+
+def weighted_draw(model: SpinModel, lattice, n: int, generator: torch.Generator,
                   dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """n lattices from the model at the lattice's β: x, log_q, energy U = βH and
     log w = −U − log q (the lattice's own energy, counted)."""
@@ -60,10 +79,10 @@ def weighted_draw(model: MaskedConvSpins, lattice, n: int, generator: torch.Gene
             "log_q": log_q.to(dtype)}
 
 
-def run_autoregressive(problem: Problem) -> EnergyResult:
+def run_spin_model(problem: Problem) -> EnergyResult:
     config, target = problem.config, problem.target
-    a, m = config.autoregressive, config.method
-    model = build_model(config)
+    a, m = section(config), config.method
+    model = build_model(config, target)
     betas = TrainingBetas(*trained_betas(config, target), round(a.anneal * a.steps))
     spin_model = problem.spin_model()
     log = train_reverse_kl(model, (target.L, target.M),
@@ -82,12 +101,12 @@ def run_autoregressive(problem: Problem) -> EnergyResult:
                         diagnostics=diagnostics, metrics=metrics, model=model)
 
 
-def neural_mcmc(model: MaskedConvSpins, lattice, config, generator: torch.Generator,
+def neural_mcmc(model: SpinModel, lattice, config, generator: torch.Generator,
                 dtype: torch.dtype) -> dict:
     """method.chains independence Metropolis–Hastings chains with the model as proposal:
-    1 start + method.burn_in (discarded) + autoregressive.mcmc_steps proposals each."""
+    1 start + method.burn_in (discarded) + SECTION.mcmc_steps proposals each."""
     chains, burn_in = config.method.chains, config.method.burn_in
-    per_chain = 1 + burn_in + config.autoregressive.mcmc_steps
+    per_chain = 1 + burn_in + section(config).mcmc_steps
     drawn = weighted_draw(model, lattice, chains * per_chain, generator, dtype)
     return independence_block(drawn["x"], drawn["log_w"], drawn["energy"], chains, burn_in,
                               {"abs_magnetisation": lambda s: magnetisation(s).abs()},
@@ -97,7 +116,7 @@ def neural_mcmc(model: MaskedConvSpins, lattice, config, generator: torch.Genera
 def redraw(config, working, original, weights: Path, n: int,
            generator: torch.Generator) -> dict[str, torch.Tensor]:
     """n fresh weighted lattices from a saved model (see `Method.redraw`)."""
-    model = build_model(config)
+    model = build_model(config, working)
     load_model_weights(model, weights)
     model.eval()
     return weighted_draw(model, working, n, generator, DTYPES[config.method.dtype])
