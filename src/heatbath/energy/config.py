@@ -183,6 +183,13 @@ class SpinModelSection:
     # neural MCMC after training: method.chains independence Metropolis-Hastings chains with
     # the model as proposal, method.burn_in + mcmc_steps proposals each; 0: none
     mcmc_steps: int = setting(0, NON_NEGATIVE)
+    # warm start: this many maximum-likelihood (forward-KL) steps on lattices from heatbath's
+    # own MCMC (method.kernel; method.chains chains per β, method.burn_in sweeps discarded;
+    # β-conditioned: method.temperatures β across method.beta_range) before reverse KL; the
+    # sweeps count as energy evaluations; 0: none
+    warm_start: int = setting(0, NON_NEGATIVE)
+    # lattices the warm start learns from
+    warm_start_samples: int = setting(4096, AT_LEAST_1)
     # the network's dtype (spins, energies and weights stay in method.dtype)
     dtype: str = "float32"
 

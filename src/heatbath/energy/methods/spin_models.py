@@ -12,7 +12,8 @@ have E_q[w] = Z, so log Z, βF/N and every self-normalised observable are unbias
 training got (the ESS says how far). With method.beta_range the model is conditioned on β and
 trained over the whole range at the target's J and h.
 
-With SECTION.mcmc_steps (SECTION: the method's config section) the model is also the proposal of independence
+With SECTION.warm_start the reverse-KL stage starts from a model fitted by maximum likelihood
+to heatbath's own MCMC lattices (`warm_start`). With SECTION.mcmc_steps (SECTION: the method's config section) the model is also the proposal of independence
 Metropolis–Hastings chains (`heatbath.mcmc.independence`): the run's result.json and
 `estimate --json` report them under "neural_mcmc" (acceptance, τ_int, chain means).
 """
@@ -28,6 +29,7 @@ from heatbath.core.runs import DTYPES
 from heatbath.energy.methods.flows import remaining_budget
 from heatbath.energy.methods.neural_mcmc import independence_block
 from heatbath.energy.methods.score_training import TrainingBetas, train_reverse_kl
+from heatbath.energy.methods.warm_start import chain_betas, warm_start
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.mcmc.spins import magnetisation
@@ -83,7 +85,10 @@ def run_spin_model(problem: Problem) -> EnergyResult:
     config, target = problem.config, problem.target
     a, m = section(config), config.method
     model = build_model(config, target)
-    betas = TrainingBetas(*trained_betas(config, target), round(a.anneal * a.steps))
+    interval = trained_betas(config, target)
+    warm = (warm_start(model, problem, chain_betas(*interval, m.temperatures), a)
+            if a.warm_start else None)
+    betas = TrainingBetas(*interval, round(a.anneal * a.steps))
     spin_model = problem.spin_model()
     log = train_reverse_kl(model, (target.L, target.M),
                            lambda s: spin_model.energy(s.to(problem.dtype)), betas,
@@ -92,6 +97,8 @@ def run_spin_model(problem: Problem) -> EnergyResult:
     drawn = weighted_draw(model, target, m.samples, problem.generator, problem.dtype)
     diagnostics = {"training_energy_evals": log.energy_evals, "skipped_steps": log.skipped_steps,
                    "final_training_ess": log.final_ess, "budget_reached": log.budget_reached}
+    if warm is not None:
+        diagnostics["warm_start"] = warm.to_json()
     if a.mcmc_steps:
         diagnostics["neural_mcmc"] = neural_mcmc(model, target, config, problem.generator,
                                                  problem.dtype)
