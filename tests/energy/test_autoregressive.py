@@ -1,8 +1,7 @@
-"""The autoregressive spin sampler: exact normalisation, exact sampling, an unbiased gradient,
-unbiased free energies against Kaufman, size transfer, neural MCMC and the CLI."""
+"""The autoregressive spin sampler: exact normalisation, exact sampling, an unbiased gradient and
+independence chains (training, transfer and the CLI: test_spin_models, for both spin models)."""
 
 import itertools
-import json
 import math
 
 import numpy as np
@@ -10,13 +9,11 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from heatbath.energy import sample_energy
 from heatbath.energy.methods.score_training import loo_surrogate
 from heatbath.estimators.autocorr import chain_mean_estimate
 from heatbath.mcmc.independence import independence_chains
 from heatbath.mcmc.spins import ising_energy
 from heatbath.nets.masked_conv import MaskedConvSpins
-from heatbath.targets.ising import Ising2D
 
 SMALL_NET = {"autoregressive.layers": 2, "autoregressive.kernel": 5,
              "autoregressive.channels": 8}
@@ -151,68 +148,6 @@ def test_leave_one_out_gradient_is_the_exact_reverse_kl_gradient_in_expectation(
     assert abs(biased - 1) > 4 * biased_stderr
 
 
-@pytest.fixture(scope="module")
-def trained():
-    target = Ising2D(L=4, beta=0.3)
-    settings = {**SMALL_NET, "autoregressive.steps": 150, "autoregressive.batch_size": 128,
-                "autoregressive.lr": 3e-3, "method.samples": 4000}
-    return target, sample_energy(target, "autoregressive", settings=settings, seed=1)
-
-
-def test_short_training_gives_unbiased_free_energy_on_4x4(trained):
-    target, run = trained
-    found = run.estimates()
-    exact_f = -target.exact.log_z / target.sites
-    assert abs(found.free_energy_per_site.z_score(exact_f)) < 4, found.free_energy_per_site
-    assert found.free_energy_per_site.stderr < 2e-3
-    assert found.ess.value > 0.5
-    assert abs(found.energy.z_score(target.exact.energy_mean)) < 4
-    assert found.energy_evals == 150 * 128 + 4000      # training batches + the final draw
-    losses = [m["loss"] for m in run.result.metrics]
-    assert losses[-1] < losses[0] and losses[-1] >= exact_f - 0.01   # variational bound
-
-
-def test_the_trained_model_runs_at_another_size_still_normalised(trained):
-    _, run = trained
-    model = run.model
-    assert torch.logsumexp(model.log_prob(all_states(3, 3)), 0).item() == pytest.approx(
-        0.0, abs=1e-5)      # float32 network
-    spins, log_q = model.sample(32, 12, 10, None, torch.Generator().manual_seed(0))
-    assert spins.shape == (32, 12, 10)
-    assert torch.allclose(log_q, model.log_prob(spins), atol=1e-3, rtol=0)
-
-
-def test_beta_conditioned_training_covers_a_range():
-    target = Ising2D(L=3, beta=0.4)
-    settings = {**SMALL_NET, "autoregressive.steps": 60, "autoregressive.batch_size": 64,
-                "method.beta_range": [0.2, 0.6], "method.samples": 3000}
-    run = sample_energy(target, "autoregressive", settings=settings, seed=2)
-    model, states = run.model, all_states(3, 3)
-    for beta in (0.2, 0.6):
-        assert torch.logsumexp(model.log_prob(states, beta), 0).item() == pytest.approx(
-            0.0, abs=1e-5)
-    exact_f = -target.exact.log_z / target.sites
-    assert abs(run.estimates().free_energy_per_site.z_score(exact_f)) < 4
-
-
-def test_same_seed_same_result():
-    target = Ising2D(L=3, beta=0.3)
-    settings = {**SMALL_NET, "autoregressive.steps": 5, "autoregressive.batch_size": 16,
-                "method.samples": 50}
-    first, second = (sample_energy(target, "autoregressive", settings=settings, seed=4)
-                     for _ in range(2))
-    assert torch.equal(first.x, second.x) and torch.equal(first.log_w, second.log_w)
-
-
-def test_training_stops_at_the_budget():
-    target = Ising2D(L=3, beta=0.3)
-    settings = {**SMALL_NET, "autoregressive.steps": 100, "autoregressive.batch_size": 16,
-                "method.samples": 50, "method.budget": 100}
-    run = sample_energy(target, "autoregressive", settings=settings)
-    assert run.result.diagnostics["budget_reached"]
-    assert run.result.diagnostics["training_energy_evals"] == 96
-
-
 def test_independence_chains_sample_the_target_from_any_proposal():
     """Uniform proposals on a 2×2 Ising lattice: the chains' ⟨H⟩ is the enumerated one."""
     states, beta = all_states(2, 2), 0.5
@@ -230,41 +165,9 @@ def test_independence_chains_sample_the_target_from_any_proposal():
     assert abs(float(energy.mean()) - exact) > 10 * found.stderr   # proposals alone are off
 
 
-def test_cli_fit_estimate_sample(tmp_path, cli):
-    out = tmp_path / "ar"
-    code, _, err = cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--method", "autoregressive",
-                        "--steps", "20", "--out", out, "--set", "method.samples=500",
-                        "--set", "autoregressive.mcmc_steps=100", "--set", "method.chains=4",
-                        "--set", "method.burn_in=10", "--quiet", *SMALL_CLI])
-    assert code == 0, err
-    assert (out / "model.safetensors").is_file()
-    code, stdout, _ = cli(["estimate", out, "--json"])
-    report = json.loads(stdout)
-    for key in ("free_energy_per_site", "log_z", "ess", "energy", "abs_magnetisation"):
-        assert set(report[key]) >= {"value", "stderr", "ci95"}, key
-    assert report["exact"]["free_energy_per_site"] == pytest.approx(
-        -Ising2D(L=4, beta=0.3).exact.log_z / 16)
-    assert report["energy_evals"] >= 20 * 256 + 500
-    chains = report["neural_mcmc"]
-    assert 0 < chains["acceptance"] <= 1 and chains["tau_int"]["abs_magnetisation"] >= 1
-    assert chains["proposals"] == 4 * (1 + 10 + 100)
-    assert "neural_mcmc" in report["conventions"]
-    code, _, err = cli(["sample", out, "-n", "100", "--out", tmp_path / "more.npz"])
-    assert code == 0, err
-    more = np.load(tmp_path / "more.npz")
-    assert more["x"].shape == (100, 4, 4) and np.isfinite(more["log_w"]).all()
-    assert np.allclose(more["log_w"], -more["energy"] - more["log_q"])
-
-
-@pytest.mark.parametrize("args,fragment", [
-    (["--target", "gaussian:dim=2"], "spin lattices"),
-    (["--target", "ising2d:L=4,beta=0.3,h=0.1", "--set", "autoregressive.z2=true"], "z2"),
-    (["--target", "ising2d:L=4,beta=0.3", "--set", "method.beta_range=0.4,0.6"], "outside"),
-    (["--target", "ising2d:L=4,beta=0.3", "--set", "method.beta_range=0.4,0.2"], "LO < HI"),
-    (["--target", "ising2d:L=4,beta=0.3", "--set", "autoregressive.kernel=4"], "odd"),
-])
-def test_cli_refusals(args, fragment, tmp_path, user_error):
-    user_error(["fit", "--method", "autoregressive", "--out", tmp_path / "r", *args], fragment)
+def test_an_even_kernel_is_refused(tmp_path, user_error):
+    user_error(["fit", "--method", "autoregressive", "--target", "ising2d:L=4,beta=0.3",
+                "--set", "autoregressive.kernel=4", "--out", tmp_path / "r"], "odd")
     assert not (tmp_path / "r").exists()
 
 

@@ -1,20 +1,16 @@
 """`--method masked`: the data half's masked lattice network and sampler as a spin Boltzmann
-generator — exact normalisation for two and three states, exact sampling, a checkpointed
-gradient equal to the plain one, unbiased free energies against Kaufman, β conditioning, size
-transfer and the CLI."""
+generator — exact normalisation for two and three states, exact sampling, the sublattice order
+and a checkpointed gradient equal to the plain one (training, transfer and the CLI:
+test_spin_models, for both spin models)."""
 
 import itertools
-import json
 
-import numpy as np
 import pytest
 import torch
 from scipy.stats import chisquare
 
-from heatbath.energy import sample_energy
 from heatbath.nets.masked_spins import MaskedLatticeSpins
 from heatbath.paths.masked import MaskedPath, sublattice_steps
-from heatbath.targets.ising import Ising2D
 
 SMALL_NET = {"masked.channels": 8, "masked.depth": 2}
 SMALL_CLI = [f"--set={key}={value}" for key, value in SMALL_NET.items()]
@@ -117,87 +113,3 @@ def test_the_checkpointed_gradient_is_the_plain_one():
     for a, p in zip(checkpointed, model.parameters()):
         assert torch.allclose(a, p.grad, atol=1e-12)
     assert max(float(a.abs().max()) for a in checkpointed) > 1e-3
-
-
-@pytest.fixture(scope="module")
-def trained():
-    target = Ising2D(L=4, beta=0.3)
-    settings = {**SMALL_NET, "masked.steps": 120, "masked.batch_size": 64, "masked.lr": 3e-3,
-                "method.samples": 3000}
-    return target, sample_energy(target, "masked", settings=settings, seed=1)
-
-
-def test_short_training_gives_unbiased_free_energy_on_4x4(trained):
-    target, run = trained
-    found = run.estimates()
-    exact_f = -target.exact.log_z / target.sites
-    assert abs(found.free_energy_per_site.z_score(exact_f)) < 4, found.free_energy_per_site
-    assert found.ess.value > 0.5
-    assert abs(found.energy.z_score(target.exact.energy_mean)) < 4
-    assert found.energy_evals == 120 * 64 + 3000      # training batches + the final draw
-    losses = [m["loss"] for m in run.result.metrics]
-    assert losses[-1] < losses[0] and losses[-1] >= exact_f - 0.01   # variational bound
-
-
-def test_the_trained_model_runs_at_another_size_still_normalised(trained):
-    model = trained[1].model
-    assert torch.logsumexp(model.log_prob(all_states(ISING, 3, 3)), 0).item() == pytest.approx(
-        0.0, abs=1e-5)      # float32 network
-    spins, log_q = model.sample(8, 6, 5, None, torch.Generator().manual_seed(0))
-    assert spins.shape == (8, 6, 5)
-    assert torch.allclose(log_q, model.log_prob(spins).detach(), atol=1e-3, rtol=0)
-
-
-def test_beta_conditioned_training_covers_a_range():
-    target = Ising2D(L=3, beta=0.4)
-    settings = {**SMALL_NET, "masked.steps": 40, "masked.batch_size": 32,
-                "method.beta_range": [0.2, 0.6], "method.samples": 2000}
-    run = sample_energy(target, "masked", settings=settings, seed=2)
-    for beta in (0.2, 0.6):
-        log_q = run.model.log_prob(all_states(ISING, 3, 3), beta).detach()
-        assert torch.logsumexp(log_q, 0).item() == pytest.approx(0.0, abs=1e-5)
-    exact_f = -target.exact.log_z / target.sites
-    assert abs(run.estimates().free_energy_per_site.z_score(exact_f)) < 4
-
-
-def test_same_seed_same_result():
-    target = Ising2D(L=3, beta=0.3)
-    settings = {**SMALL_NET, "masked.steps": 3, "masked.batch_size": 8, "method.samples": 30}
-    first, second = (sample_energy(target, "masked", settings=settings, seed=4)
-                     for _ in range(2))
-    assert torch.equal(first.x, second.x) and torch.equal(first.log_w, second.log_w)
-
-
-def test_cli_fit_estimate_and_transfer(tmp_path, cli):
-    out = tmp_path / "masked"
-    code, _, err = cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--method", "masked",
-                        "--steps", "10", "--out", out, "--set", "method.samples=300",
-                        "--set", "masked.mcmc_steps=50", "--set", "method.chains=4",
-                        "--set", "method.burn_in=5", "--set", "masked.batch_size=16",
-                        "--quiet", *SMALL_CLI])
-    assert code == 0, err
-    code, stdout, _ = cli(["estimate", out, "--json"])
-    report = json.loads(stdout)
-    for key in ("free_energy_per_site", "log_z", "ess", "energy", "abs_magnetisation"):
-        assert set(report[key]) >= {"value", "stderr", "ci95"}, key
-    assert report["energy_evals"] >= 10 * 16 + 300
-    assert report["neural_mcmc"]["proposals"] == 4 * (1 + 5 + 50)
-    moved = tmp_path / "moved"
-    code, _, err = cli(["sample", out, "-n", "200", "--target", "ising2d:L=6,beta=0.3",
-                        "--out", moved, "--quiet"])
-    assert code == 0, err
-    report = json.loads(cli(["estimate", moved, "--json"])[1])
-    exact_f = -Ising2D(L=6, beta=0.3).exact.log_z / 36
-    assert report["exact"]["free_energy_per_site"] == pytest.approx(exact_f)
-    drawn = np.load(moved / "samples.npz")
-    assert drawn["x"].shape == (200, 6, 6)
-
-
-@pytest.mark.parametrize("args,fragment", [
-    (["--target", "gaussian:dim=2"], "spin lattices"),
-    (["--target", "ising2d:L=4,beta=0.3,h=0.1", "--set", "masked.z2=true"], "masked.z2"),
-    (["--target", "ising2d:L=4,beta=0.3", "--set", "method.beta_range=0.4,0.6"], "outside"),
-])
-def test_cli_refusals(args, fragment, tmp_path, user_error):
-    user_error(["fit", "--method", "masked", "--out", tmp_path / "r", *args], fragment)
-    assert not (tmp_path / "r").exists()

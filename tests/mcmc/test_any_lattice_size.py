@@ -53,7 +53,8 @@ def test_every_spin_method_gets_log_z_of_an_odd_lattice(name):
     target = Ising2D(L=3, M=5, J=0.8, h=0.2, beta=0.5)
     settings = {"method.steps": 60, "method.samples": 2000, "method.chains": 32,
                 "method.burn_in": 50, "method.temperatures": 8, "method.replicas": 4,
-                "autoregressive.steps": 60}
+                "autoregressive.steps": 60, "masked.steps": 60, "masked.channels": 8,
+                "masked.depth": 2}
     found = sample_energy(target, name, settings=settings, seed=3).estimates()
     if found.log_z is not None:
         assert abs(found.log_z.z_score(target.exact.log_z)) < 4, found.log_z

@@ -20,7 +20,6 @@ from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
 from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
 from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.estimators.profiles import chain_free_energy_profile, free_energy_profile
-from heatbath.mcmc.spins import magnetisation
 from heatbath.core.records import EnergyResultRecord
 from heatbath.energy.run import load_energy_run
 
@@ -38,7 +37,8 @@ ENERGY_CONVENTIONS = {
     "energy_per_site": "<U> / N in kT (the unit of energy, per site)",
     "heat_capacity": "Var(U) in units of k_B, total",
     "heat_capacity_per_site": "Var(U) / N in units of k_B",
-    "abs_magnetisation": "<|m|>, m = mean spin in [-1, 1]",
+    "abs_magnetisation": "<|m|>, m = mean spin in [-1, 1] (Ising); Potts: the order parameter "
+                         "m = (q max_k n_k / N - 1) / (q - 1) in [0, 1], n_k sites in state k",
     "ess": "effective sample size as a fraction of n (weighted: Kish (sum w)^2 / (n sum w^2); "
            "chains: n / tau_int)",
     "forward_ess": "Kish ESS fraction of w = p/q on exact target samples (flows)",
@@ -52,13 +52,14 @@ ENERGY_CONVENTIONS = {
     "distance_w2": "W2 (not squared) between the pooled interparticle-distance histograms "
                    "(all pairs i<j) of the unweighted samples and of up to 5000 training "
                    "samples, in the target's length unit",
-    "free_energy_profiles": "beta*F(v) = -ln P(v) in nats, not shifted, of the mean spin m "
-                            "and of U/N (kT per site) over their distinct values; P the "
-                            "self-normalised weight of the samples at v (stderr: delta "
-                            "method), or for Markov chains the mean over chains of each "
-                            "chain's fraction of time at v (stderr: spread of the chains); "
-                            "only visited values; 'exact' (enumeration, <= 20 spins) at the "
-                            "same values",
+    "free_energy_profiles": "beta*F(v) = -ln P(v) in nats, not shifted, of the order "
+                            "parameter m (Ising: the signed mean spin; Potts: as in "
+                            "abs_magnetisation) and of U/N (kT per site) over their distinct "
+                            "values; P the self-normalised weight of the samples at v "
+                            "(stderr: delta method), or for Markov chains the mean over "
+                            "chains of each chain's fraction of time at v (stderr: spread of "
+                            "the chains); only visited values; 'exact' (enumeration of small "
+                            "lattices) at the same values",
     "neural_mcmc": "independence Metropolis-Hastings chains whose proposals are the trained "
                    "model's draws, accepted with min(1, w'/w), w = exp(-U)/q: 'acceptance' the "
                    "fraction of accepted proposals after burn-in; 'tau_int' integrated "
@@ -173,7 +174,7 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
     if stored.weighted:
         found, tail = _weighted_estimates(log_w, energy, seed)
         if target.discrete:
-            m = magnetisation(torch.as_tensor(x)).double()
+            m = target.magnetisation(torch.as_tensor(x)).double()
             found["abs_magnetisation"] = self_normalized(m.abs().numpy(), log_w.numpy(),
                                                          seed=seed)
             found["profiles"] = spin_profiles(target, m, energy, log_w)
@@ -185,7 +186,7 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
         log_z = _stored_estimate(stored.log_z, len(log_w))
         chains = arrays["energy_traces"].shape[0] if "energy_traces" in arrays else 0
         if target.discrete and n is None and chains >= 2:   # the error bar needs two chains
-            m = magnetisation(torch.as_tensor(x)).double()   # samples are stored chain-major
+            m = target.magnetisation(torch.as_tensor(x)).double()   # stored chain-major
             found["profiles"] = spin_profiles(target, m.reshape(chains, -1),
                                               energy.reshape(chains, -1), None)
     if "reference_energy" in arrays:

@@ -1,8 +1,9 @@
 """What every method needs from a target: its tempered family, a base, and MCMC moves.
 
 Continuous targets anneal along log π_β = (1 − β) log p0 + β(−U) from a Gaussian base p0.
-Spin lattices anneal in inverse temperature, exp(−β_t H) with β_t from 0 (uniform spins,
-Z = 2^N) to the target's β, using the target's own J and h; one spin sweep of one
+Spin lattices anneal in inverse temperature, exp(−β_t H) with β_t from 0 (uniform states,
+Z = q^N with q the lattice's `num_states`) to the target's β, using the target's own model
+(J, h) and moves (`SpinLattice.update`); one spin sweep of one
 configuration is counted as one energy evaluation (it touches every site's local energy once).
 """
 
@@ -15,9 +16,10 @@ import torch
 
 from heatbath.annealing import GaussianBase
 from heatbath.energy.config import EnergyRunConfig, resolved_kernel
-from heatbath.mcmc import (CONTINUOUS_KERNELS, SPIN_UPDATES, BAOABParams, HMCParams, IsingModel,
+from heatbath.mcmc import (CONTINUOUS_KERNELS, BAOABParams, HMCParams, IsingModel,
                            MALAParams, MCMCMove, RWMParams, SpinMove, TemperedDensity,
                            adapt_step_size)
+from heatbath.mcmc.potts import PottsModel
 from heatbath.targets.base import EnergyTarget
 from heatbath.targets.spin_lattice import SpinLattice
 
@@ -30,7 +32,7 @@ class Problem:
     dtype: torch.dtype
     generator: torch.Generator
     original: EnergyTarget | None = None   # the user's target when `target` is its chart view
-    _spin_model: IsingModel | None = None   # one instance, so its evaluation count adds up
+    _spin_model: IsingModel | PottsModel | None = None   # one instance: its count adds up
     step_size: float | None = None   # continuous kernels: set once by `prepare_step_size`
 
     @property
@@ -48,7 +50,7 @@ class Problem:
         return resolved_kernel(self.config, self.discrete)
 
     # -- the tempered family ---------------------------------------------------------------
-    def spin_model(self) -> IsingModel:
+    def spin_model(self) -> IsingModel | PottsModel:
         """H without β; it counts its own evaluations and sweeps (see the module doc)."""
         if self._spin_model is None:
             self._spin_model = self.target.model()
@@ -62,10 +64,13 @@ class Problem:
         return float(self.target.beta) if self.discrete else 1.0
 
     def log_z_start(self) -> float:
-        return self.target.sites * math.log(2.0) if self.discrete else 0.0
+        """ln Z at β = 0: num_states^N for a lattice, the normalised base's 0 otherwise."""
+        if not self.discrete:
+            return 0.0
+        return self.target.sites * math.log(self.target.num_states)
 
     def exact_log_z_at(self, beta: float) -> float | None:
-        """ln Z of exp(−β·H) where the target knows it (spin lattices via Kaufman/enumeration)."""
+        """ln Z of exp(−β·H) where the target knows it (spin lattices: their exact solutions)."""
         return self.target.exact_log_z_at(beta) if self.discrete else None
 
     def base(self) -> GaussianBase | None:
@@ -99,10 +104,7 @@ class Problem:
 
     # -- moves ---------------------------------------------------------------------------
     def spin_move(self) -> SpinMove:
-        sweep = SPIN_UPDATES[self.kernel_name]
-        if self.kernel_name == "wolff" and self.target.h != 0:
-            from heatbath.core.errors import UserError
-            raise UserError("the Wolff cluster move needs zero field (h = 0); use heatbath")
+        sweep = self.target.update(self.kernel_name)   # UserError where it is not exact
         return SpinMove(self.spin_model(), sweep, self.config.method.moves_per_step)
 
     def continuous_params(self, step_size: float):

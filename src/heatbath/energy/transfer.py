@@ -68,6 +68,9 @@ def _check_same_family(run_dir: Path, source, target) -> None:
     if target.name != source.name:
         raise UserError(f"{run_dir} learned {source.name}; --target must be {source.name} with "
                         f"another beta, L or M, got {target.name}")
+    if target.num_states != source.num_states:
+        raise UserError(f"{run_dir} learned {source.num_states} states per site; --target must "
+                        f"keep them (got {target.num_states})")
     if (target.J, target.h) != (source.J, source.h):
         raise UserError(f"{run_dir} was trained at J={source.J:g}, h={source.h:g}; --target may "
                         f"change only beta, L and M (got J={target.J:g}, h={target.h:g})")

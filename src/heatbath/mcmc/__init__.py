@@ -1,4 +1,4 @@
-"""MCMC: continuous kernels, Ising spin moves, and parallel tempering.
+"""MCMC: continuous kernels, Ising and Potts spin moves, and parallel tempering.
 
 Kernels are pure functions over an immutable `ChainState`; they run on any log density
 (`TemperedDensity` covers targets and every tempered intermediate), batched over chains.
@@ -10,14 +10,15 @@ from heatbath.mcmc.continuous import (BAOAB, HMC, MALA, RWM, BAOABParams, ChainS
                                       init_state, mala_step, run_chain, rwm_step)
 from heatbath.mcmc.density import PathPoint, TemperedDensity, as_log_density
 from heatbath.mcmc.moves import MCMCMove, Move, SpinMove
-from heatbath.mcmc.spins import (IsingModel, heat_bath_sweep, ising_energy, magnetisation,
-                                 metropolis_sweep, uniform_spins, wolff_update)
+from heatbath.mcmc.potts import PottsModel, potts_energy, potts_updates, uniform_potts
+from heatbath.mcmc.spins import (SPIN_UPDATES, IsingModel, heat_bath_sweep, ising_energy,
+                                 magnetisation, metropolis_sweep, uniform_spins, wolff_update)
 from heatbath.mcmc.tempering import PTResult, parallel_tempering
 
 # `method.kernel` names, the one place they are interpreted: continuous kernels (a `Kernel`
-# with init/step) and spin-lattice updates (sweep(spins, beta, J, h, generator) -> spins).
+# with init/step) and spin-lattice updates (SPIN_UPDATES, defined with the Ising moves:
+# sweep(spins, beta, J, h, generator) -> spins; Potts binds q in `mcmc.potts.potts_updates`).
 CONTINUOUS_KERNELS = {"rwm": RWM, "mala": MALA, "hmc": HMC, "baoab": BAOAB}
-SPIN_UPDATES = {"metropolis": metropolis_sweep, "heatbath": heat_bath_sweep, "wolff": wolff_update}
 
 __all__ = ["CONTINUOUS_KERNELS", "SPIN_UPDATES", "BAOAB", "HMC", "MALA", "RWM", "BAOABParams",
            "ChainState", "HMCParams", "Kernel",
@@ -25,4 +26,5 @@ __all__ = ["CONTINUOUS_KERNELS", "SPIN_UPDATES", "BAOAB", "HMC", "MALA", "RWM", 
            "run_chain", "rwm_step", "adapt_step_size", "PathPoint", "TemperedDensity",
            "as_log_density", "MCMCMove", "Move", "SpinMove", "IsingModel", "heat_bath_sweep",
            "ising_energy", "magnetisation", "metropolis_sweep", "uniform_spins", "wolff_update",
-           "PTResult", "parallel_tempering"]
+           "PTResult", "parallel_tempering", "PottsModel", "potts_energy", "potts_updates",
+           "uniform_potts"]

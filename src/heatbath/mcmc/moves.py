@@ -50,7 +50,8 @@ class MCMCMove:
 
 @dataclass(frozen=True)
 class SpinMove:
-    """`n_sweeps` Ising sweeps (checkerboard heat bath by default) at the density's β.
+    """`n_sweeps` sweeps of a spin-lattice model (Ising or Potts: `IsingModel`, `PottsModel`;
+    the checkerboard heat bath by default) at the density's β.
 
     The density must be the inverse-temperature family of this very model, exp(−β H): its
     energy must equal `model` and it must have no base (a uniform spin base is a constant anyway).

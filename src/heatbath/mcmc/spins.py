@@ -181,3 +181,7 @@ def wolff_update(spins: torch.Tensor, beta: Beta, J: float, h: float,
         cluster = cluster | frontier
     return torch.where(cluster, -spins, spins)
 
+
+# `method.kernel` names of the Ising updates (sweep(spins, beta, J, h, generator) -> spins);
+# other lattices declare their own (`SpinLattice.updates`) under the same names.
+SPIN_UPDATES = {"metropolis": metropolis_sweep, "heatbath": heat_bath_sweep, "wolff": wolff_update}

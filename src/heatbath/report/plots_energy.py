@@ -79,7 +79,7 @@ def estimates_vs_exact(rows: list[tuple[str, float, float, float]]) -> str | Non
     return to_data_uri(fig)
 
 
-PROFILE_LABELS = {"m": "mean spin m", "energy_per_site": "U/N (kT)"}
+PROFILE_LABELS = {"m": "order parameter m (Ising: mean spin)", "energy_per_site": "U/N (kT)"}
 
 
 def free_energy_profiles(profiles: dict | None) -> str | None:

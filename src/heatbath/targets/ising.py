@@ -12,6 +12,7 @@ from functools import cached_property
 import torch
 
 from heatbath.core import checks as check
+from heatbath.mcmc.spins import neighbour_sum
 from heatbath.targets.base import ExactValues
 from heatbath.targets.spin_lattice import SpinLattice
 from heatbath.targets.ising_exact import (K_CRITICAL, MAX_ENUMERATED_SPINS, IsingThermo,
@@ -50,6 +51,11 @@ class Ising2D(SpinLattice):
     def coupling(self) -> float:
         """K = βJ, the dimensionless coupling."""
         return self.beta * self.J
+
+    def local_energy_change(self, spins: torch.Tensor) -> torch.Tensor:
+        """ΔH of flipping each site alone, (B, L, M): 2 sᵢ (J Σ neighbours + h)."""
+        spins = spins.reshape(-1, self.L, self.M)
+        return 2 * spins * (self.J * neighbour_sum(spins) + self.h)
 
     def _energy(self, x: torch.Tensor) -> torch.Tensor:
         spins = x.reshape(x.shape[0], self.L, self.M)

@@ -20,6 +20,7 @@ from heatbath.targets.benchmarks import DW4, GMM40, ManyWell
 from heatbath.targets.ising import Ising2D
 from heatbath.targets.lattice import Phi4
 from heatbath.targets.particles import HarmonicCluster, LennardJones
+from heatbath.targets.potts import Potts2D
 from heatbath.targets.plugin import load_plugin
 
 
@@ -68,13 +69,16 @@ TARGETS: dict[str, TargetEntry] = {
                               "exact for lam=0"),
     "ising2d": TargetEntry(Ising2D, "2-D Ising model on a periodic LxM lattice; exact ln Z, E, C "
                                     "(Kaufman) and exact samples for <= 20 spins"),
+    "potts2d": TargetEntry(Potts2D, "2-D q-state Potts model on a periodic LxM lattice; exact "
+                                    "ln Z, E, C by transfer matrix (q^min(L,M) <= 2187) or "
+                                    "enumeration"),
     "aldp": TargetEntry(AlanineDipeptide, "alanine dipeptide (22 atoms) through OpenMM, "
                                           "vacuum or OBC2 implicit solvent; needs "
                                           "heatbath[molecules]"),
 }
 
-ALIASES = {"manywell": "manywell32", "ising": "ising2d", "normal": "gaussian",
-           "alanine_dipeptide": "aldp"}
+ALIASES = {"manywell": "manywell32", "ising": "ising2d", "potts": "potts2d",
+           "normal": "gaussian", "alanine_dipeptide": "aldp"}
 
 
 def _plugin_parts(spec: str) -> tuple[str, str, dict] | None:

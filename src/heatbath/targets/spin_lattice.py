@@ -1,16 +1,21 @@
 """The interface every spin-lattice target declares, so methods never guess from `discrete`.
 
-A `SpinLattice` is exp(−βH) over ±1 spins on a periodic L×M lattice with
-H = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ (bonds to the right and down neighbour of every site). The methods
-anneal in β from 0 (uniform spins, Z = 2^N), sweep with the updates of `mcmc.SPIN_UPDATES`, and
-ask the lattice for the exact ln Z at another β where it knows one.
+A `SpinLattice` is exp(−βH) over a periodic L×M lattice of discrete sites (bonds to the right
+and down neighbour of every site). The base class is the Ising case, ±1 spins with
+H = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ; other models (`targets.potts.Potts2D`) override what differs:
+`num_states` and the state mapping, `model()` (H without β), `uniform` (exact draws at β = 0,
+where Z = num_states^N), and `updates()` (the exact local and cluster moves, keyed by
+`method.kernel`). The methods anneal in β from 0, sweep with `update(kernel)`, and ask the
+lattice for the exact ln Z at another β where it knows one.
 """
 
 from __future__ import annotations
 
 import torch
 
-from heatbath.mcmc.spins import IsingModel, lattice_colouring, neighbour_sum, uniform_spins
+from heatbath.core.errors import UserError
+from heatbath.mcmc.spins import (SPIN_UPDATES, IsingModel, Sweep, lattice_colouring,
+                                 magnetisation, uniform_spins)
 from heatbath.spaces import LatticeSpace
 from heatbath.targets.base import EnergyTarget
 
@@ -50,18 +55,35 @@ class SpinLattice(EnergyTarget):
         """The couplings and field: H without β (what annealing multiplies by β_t)."""
         return IsingModel(J=self.J, h=self.h)
 
+    @staticmethod
+    def magnetisation(x: torch.Tensor) -> torch.Tensor:
+        """The order parameter m per configuration, (B,): the mean spin, in [−1, 1]."""
+        return magnetisation(x)
+
     def colouring(self) -> list[torch.Tensor]:
         """Masks of sites that can be updated together (no two neighbours share one)."""
         return lattice_colouring(self.L, self.M)
 
-    def local_energy_change(self, spins: torch.Tensor) -> torch.Tensor:
-        """ΔH of flipping each site alone, (B, L, M): 2 sᵢ (J Σ neighbours + h)."""
-        spins = spins.reshape(-1, self.L, self.M)
-        return 2 * spins * (self.J * neighbour_sum(spins) + self.h)
+    def updates(self) -> dict[str, Sweep]:
+        """The exact moves of this lattice by `method.kernel` name (sweep(x, β, J, h, gen))."""
+        return SPIN_UPDATES
+
+    def refusal(self, update: str) -> str | None:
+        """Why `update` is not exact on this lattice (one line that names the fix), or None."""
+        if update == "wolff" and self.h != 0:
+            return "the Wolff cluster move needs zero field (h = 0); use heatbath"
+        return None
+
+    def update(self, name: str) -> Sweep:
+        """The move `name`; a UserError where it is not exact on this lattice."""
+        reason = self.refusal(name)
+        if reason is not None:
+            raise UserError(reason)
+        return self.updates()[name]
 
     def uniform(self, n: int, generator: torch.Generator,
                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Exact draws at β = 0."""
+        """Exact draws at β = 0 (each site uniform over its num_states states)."""
         return uniform_spins(n, self.L, self.M, generator, dtype)
 
     def at_beta(self, beta: float) -> "SpinLattice":

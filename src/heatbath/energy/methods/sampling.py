@@ -18,7 +18,6 @@ from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
 from heatbath.estimators.integration import thermodynamic_integration
 from heatbath.mcmc import CONTINUOUS_KERNELS, TemperedDensity, parallel_tempering
-from heatbath.mcmc.spins import magnetisation
 
 
 # Burn-in rescue of stuck chains: every RESCUE_EVERY steps a chain whose acceptance fell below
@@ -80,7 +79,7 @@ def _equal_weight_result(problem: Problem, kept: list, diagnostics: dict) -> Ene
     flat = trace.transpose(0, 1).reshape(steps * chains, *trace.shape[2:])
     energy = problem.target.energy(flat)
     traces = energy.reshape(chains, steps)
-    observable = (magnetisation(flat).abs().reshape(chains, steps)
+    observable = (problem.target.magnetisation(flat).abs().reshape(chains, steps)
                   if problem.discrete else None)
     return EnergyResult(flat, torch.zeros(len(flat), dtype=flat.dtype), energy, False,
                         energy_traces=traces, abs_magnetisation_traces=observable,
@@ -149,7 +148,7 @@ def annealing_start(problem: Problem, n: int) -> AnnealStart:
 
 
 def _annealed(problem: Problem, result, start: AnnealStart) -> EnergyResult:
-    """Weights relative to the target exp(−U): add log Z of the start (spins: N ln 2)."""
+    """Weights relative to the target exp(−U): add log Z of the start (spins: N ln q, q = target.num_states)."""
     offset = 0.0 if start.log_z_start is None else start.log_z_start
     log_w = result.log_w + offset
     if result.replica_log_z is not None:

@@ -32,7 +32,6 @@ from heatbath.energy.methods.score_training import TrainingBetas, train_reverse_
 from heatbath.energy.methods.warm_start import chain_betas, warm_start
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
-from heatbath.mcmc.spins import magnetisation
 from heatbath.nets.masked_conv import MaskedConvSpins
 from heatbath.nets.masked_spins import MaskedLatticeSpins
 
@@ -116,7 +115,7 @@ def neural_mcmc(model: SpinModel, lattice, config, generator: torch.Generator,
     per_chain = 1 + burn_in + section(config).mcmc_steps
     drawn = weighted_draw(model, lattice, chains * per_chain, generator, dtype)
     return independence_block(drawn["x"], drawn["log_w"], drawn["energy"], chains, burn_in,
-                              {"abs_magnetisation": lambda s: magnetisation(s).abs()},
+                              {"abs_magnetisation": lambda s: lattice.magnetisation(s).abs()},
                               generator, energy_evals=chains * per_chain)
 
 
