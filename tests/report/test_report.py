@@ -293,3 +293,15 @@ def test_rewrite_replaces_existing_report(tmp_path):
     # It is the freshly generated report: the same as one written where none existed before.
     (run / "report.html").unlink()
     assert read_valid_html(run) == text
+
+
+def test_spin_grids_draw_ising_and_potts_configurations():
+    from heatbath.report import plots_energy
+
+    ising = np.where(np.random.default_rng(0).random((4, 5, 5)) < 0.5, -1.0, 1.0)
+    potts = np.random.default_rng(1).integers(0, 3, (4, 5, 5)).astype(float)
+    for lattice in (ising, potts):
+        assert plots_energy.is_spin_lattice(lattice)
+        assert plots_energy.spin_grid(lattice).startswith("data:image/png;base64,")
+    assert not plots_energy.is_spin_lattice(potts + 0.5)
+    assert not plots_energy.is_spin_lattice(potts - 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib import colormaps
 
 from heatbath.estimators.importance import kish_ess
 from heatbath.report.figures import new_figure, to_data_uri
@@ -106,17 +107,27 @@ def free_energy_profiles(profiles: dict | None) -> str | None:
 
 
 def is_spin_lattice(x: np.ndarray | None) -> bool:
-    """(N, L, M) configurations whose every value is ±1."""
-    return (x is not None and np.ndim(x) == 3 and len(x) > 0
-            and bool(np.all(np.abs(np.asarray(x)) == 1)))
+    """(N, L, M) configurations of a spin lattice: every value ±1 (Ising) or a state index
+    0…q−1 (Potts)."""
+    if x is None or np.ndim(x) != 3 or len(x) == 0:
+        return False
+    x = np.asarray(x)
+    return bool(np.all(np.abs(x) == 1) or (np.all(x == np.round(x)) and x.min() >= 0))
 
 
 def spin_grid(x: np.ndarray) -> str:
-    """Up to 16 configurations tiled with grey gaps (black −1, white +1)."""
+    """Up to 16 configurations tiled with gaps: Ising black −1, white +1 on grey; Potts states
+    0…q−1 as the levels of a sequential colour map, gaps white."""
     configs = np.asarray(x[: SPIN_GRID * SPIN_GRID], dtype=float)[:, None]
-    mosaic = image_mosaic(configs, SPIN_GRID, fill=0.5)   # ±1 -> 0/1, gap mid-grey
     fig, (ax,) = new_figure(panel=(3.2, 3.2))
-    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    if np.all(np.abs(configs) == 1):
+        mosaic = image_mosaic(configs, SPIN_GRID, fill=0.5)   # ±1 -> 0/1, gap mid-grey
+        ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        top = max(float(np.asarray(x).max()), 1.0)
+        mosaic = image_mosaic(2 * configs / top - 1, SPIN_GRID, fill=np.nan)
+        colours = colormaps["viridis"].with_extremes(bad="white")
+        ax.imshow(mosaic, cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_title(f"{len(configs)} sampled configurations", fontsize=9)
     ax.axis("off")
     return to_data_uri(fig)
