@@ -22,6 +22,10 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                                                    help="free-energy difference to another energy run (EXP, BAR, MBAR)"),
              observables: List[str] = typer.Option([], "--observable", metavar="FILE.py:NAME",
                                                     help="energy runs: also estimate f(x) (repeatable)"),
+             reference: Optional[Path] = typer.Option(
+                 None, "--reference", metavar="REF_RUN",
+                 help="spin-lattice energy runs: free-energy profiles beside those of another "
+                      "run of the same target (e.g. a long MCMC run)"),
              device: str = typer.Option("cpu", "--device", help="cpu or cuda (data runs)"),
              quiet: bool = typer.Option(False, "--quiet", help="write estimate.json only")):
     """Estimates with error bars: held-out likelihood and distances, or log Z / ESS / energy."""
@@ -42,8 +46,9 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
         return
     if info.kind == "data":
-        if observables:
-            raise UserError("--observable applies to energy runs")
+        if observables or reference is not None:
+            raise UserError(f"--{'observable' if observables else 'reference'} applies to "
+                            f"energy runs")
         from heatbath.generative.estimate import estimate_data_run
         from heatbath.generative.run import load_run
 
@@ -51,7 +56,8 @@ def estimate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     else:
         from heatbath.energy.estimate import estimate_energy_run
 
-        result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables)
+        result = estimate_energy_run(run_dir, n=n, seed=seed, observables=observables,
+                                     reference=reference)
     atomic_write_json(run_dir / "estimate.json", result)
     if quiet:
         return

@@ -254,7 +254,10 @@ def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: Energ
 
 
 def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
-                        observables: list[str] | None = None) -> dict:
+                        observables: list[str] | None = None,
+                        reference: Path | None = None) -> dict:
+    """`heatbath estimate RUN --json`; `reference`: another run of the same target whose
+    free-energy profiles are put beside this run's (`energy.reference`)."""
     info, target, arrays, stored = load_energy_run(run_dir)
     if n is not None and n > len(arrays["log_w"]):
         raise UserError(f"-n {n} is more than the run's {len(arrays['log_w'])} samples; "
@@ -267,4 +270,8 @@ def estimate_energy_run(run_dir: Path, n: int | None = None, seed: int = 0,
 
         report["observables"] = estimate_observables(observables, arrays,
                                                      stored.weighted, seed)
+    if reference is not None:
+        from heatbath.energy.reference import with_reference
+
+        report = with_reference(report, Path(run_dir), Path(reference), target, seed)
     return report

@@ -83,9 +83,15 @@ def estimates_vs_exact(rows: list[tuple[str, float, float, float]]) -> str | Non
 PROFILE_LABELS = {"m": "order parameter m (Ising: mean spin)", "energy_per_site": "U/N (kT)"}
 
 
+def as_array(values: list) -> np.ndarray:
+    """A list with None as NaN (for plotting)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
 def free_energy_profiles(profiles: dict | None) -> str | None:
-    """βF(v) = −ln P(v) with 95 % error bands, one panel per order parameter, and the exact
-    profile (enumeration) in red where estimate.json carries it."""
+    """βF(v) = −ln P(v) with 95 % error bands, one panel per order parameter, the exact
+    profile (enumeration) in red and a reference run's band (`estimate --reference`) in green
+    where estimate.json carries them."""
     if not profiles:
         return None
     fig, axes = new_figure(len(profiles))
@@ -99,6 +105,12 @@ def free_energy_profiles(profiles: dict | None) -> str | None:
             known = [(v, e) for v, e in zip(values, exact) if e is not None]
             if known:
                 ax.plot(*zip(*known), color="tab:red", lw=1.2, label="exact (enumeration)")
+        reference = profile.get("reference")
+        if reference is not None:
+            ref = as_array(reference["beta_f"])
+            ref_band = 1.96 * as_array(reference["stderr"])
+            ax.fill_between(values, ref - ref_band, ref + ref_band, color="tab:green",
+                            alpha=0.3, lw=0, label="reference run (95 %)")
         ax.set_xlabel(PROFILE_LABELS.get(name, name), fontsize=8)
         ax.set_ylabel("βF = −ln P", fontsize=8)
         ax.tick_params(labelsize=7)
