@@ -60,6 +60,9 @@ class PathConfig:
     prediction: str = "auto"
     # auto | uniform | lognormal
     time_sampling: str = "auto"
+    # lattice paths' training loss: auto | cross_entropy | elbo (auto: cross_entropy for
+    # uniform, elbo for masked, whose only loss it is; continuous paths: auto only)
+    loss: str = "auto"
     # PFGM++ augmentation dimension D
     pfgm_dof: float = setting(2048.0, POSITIVE)
     # interpolant latent noise γ(t)² = a·t(1 − t)

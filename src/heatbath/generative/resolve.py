@@ -34,10 +34,11 @@ def resolve_config(config: RunConfig, event_shape: tuple[int, ...], kind: str,
     check_all_bounds(config)   # TOML and --set were checked on reading; Python callers here
     p = config.path
     choice(p.name, PATHS, "path.name")
-    if kind == "lattice" or PATHS[p.name].discrete:   # categorical states: their own branch
-        from heatbath.generative.lattice import resolve_discrete
+    from heatbath.generative.lattice import resolve_discrete, resolve_path_loss
 
+    if kind == "lattice" or PATHS[p.name].discrete:   # categorical states: their own branch
         return resolve_discrete(config, kind)
+    resolve_path_loss(config)   # path.loss names a lattice path's loss: refused here
     path_kind = PATHS[p.name]
     if p.prediction == "auto":
         p.prediction = path_kind.prediction
