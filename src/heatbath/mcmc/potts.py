@@ -19,33 +19,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from heatbath.mcmc.spins import (_DIRECTIONS, Beta, Sweep, _check_lattice, _per_chain,
-                                 lattice_colouring)
+from heatbath.mcmc.spins import (_DIRECTIONS, Beta, CountedLatticeEnergy, Sweep,
+                                 _check_lattice, _per_chain, lattice_colouring)
 
 
 @dataclass(frozen=True)
-class PottsModel:
-    """H(s) without β, callable as the energy (B,); counts evaluations like `IsingModel`
-    (`SpinMove` adds one per configuration per sweep). Equality ignores the count."""
+class PottsModel(CountedLatticeEnergy):
+    """H(s) without β of the q-state Potts model (see `CountedLatticeEnergy`)."""
 
     J: float = 1.0
     h: float = 0.0
     q: int = 3
     counter: list = field(default_factory=lambda: [0], compare=False, repr=False)
 
-    @property
-    def evaluations(self) -> int:
-        return self.counter[0]
-
-    def count(self, configurations: int) -> None:
-        self.counter[0] += configurations
-
-    def energy(self, states: torch.Tensor) -> torch.Tensor:
-        self.count(states.shape[0])
+    def _energy(self, states: torch.Tensor) -> torch.Tensor:
         return potts_energy(states, self.J, self.h)
-
-    def __call__(self, states: torch.Tensor) -> torch.Tensor:
-        return self.energy(states)
 
 
 def potts_energy(states: torch.Tensor, J: float = 1.0, h: float = 0.0) -> torch.Tensor:

@@ -25,18 +25,16 @@ Beta = Union[float, torch.Tensor]
 Sweep = Callable[[torch.Tensor, Beta, float, float, torch.Generator], torch.Tensor]
 
 
-@dataclass(frozen=True)
-class IsingModel:
-    """H(s) = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ on a periodic lattice; callable as the energy (B,).
+class CountedLatticeEnergy:
+    """H without β of a lattice model, callable as the energy (B,), that counts its cost.
 
     `evaluations` counts configurations whose energy was computed, and `SpinMove` adds one per
     configuration per sweep (a sweep touches every site's local energy once), so a method's
-    cost is counted where it is spent. Equality ignores the count.
+    cost is counted where it is spent. Subclasses are frozen dataclasses with a `counter`
+    field (compare=False: equality ignores the count) and define `_energy`.
     """
 
-    J: float = 1.0
-    h: float = 0.0
-    counter: list = field(default_factory=lambda: [0], compare=False, repr=False)
+    counter: list
 
     @property
     def evaluations(self) -> int:
@@ -45,12 +43,24 @@ class IsingModel:
     def count(self, configurations: int) -> None:
         self.counter[0] += configurations
 
-    def energy(self, spins: torch.Tensor) -> torch.Tensor:
-        self.count(spins.shape[0])
-        return ising_energy(spins, self.J, self.h)
+    def energy(self, states: torch.Tensor) -> torch.Tensor:
+        self.count(states.shape[0])
+        return self._energy(states)
 
-    def __call__(self, spins: torch.Tensor) -> torch.Tensor:
-        return self.energy(spins)
+    def __call__(self, states: torch.Tensor) -> torch.Tensor:
+        return self.energy(states)
+
+
+@dataclass(frozen=True)
+class IsingModel(CountedLatticeEnergy):
+    """H(s) = −J Σ⟨ij⟩ sᵢsⱼ − h Σᵢ sᵢ on a periodic lattice (see `CountedLatticeEnergy`)."""
+
+    J: float = 1.0
+    h: float = 0.0
+    counter: list = field(default_factory=lambda: [0], compare=False, repr=False)
+
+    def _energy(self, spins: torch.Tensor) -> torch.Tensor:
+        return ising_energy(spins, self.J, self.h)
 
 
 def ising_energy(spins: torch.Tensor, J: float = 1.0, h: float = 0.0) -> torch.Tensor:

@@ -7,13 +7,10 @@ exact samples by enumeration for ≤ 20 spins. See `ising_exact` for the formula
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import torch
 
 from heatbath.core import checks as check
 from heatbath.mcmc.spins import neighbour_sum
-from heatbath.targets.base import ExactValues
 from heatbath.targets.spin_lattice import SpinLattice
 from heatbath.targets.ising_exact import (K_CRITICAL, MAX_ENUMERATED_SPINS, IsingThermo,
                                           enumerate_profiles, enumerate_sample, enumerate_thermo,
@@ -71,23 +68,6 @@ class Ising2D(SpinLattice):
             thermo = enumerate_thermo(self.L, self.M, self.coupling, self.beta * self.h)
             return thermo, "enumeration"
         return None
-
-    @cached_property
-    def _exact(self) -> ExactValues:
-        found = self._thermo()
-        if found is None:
-            return ExactValues()
-        thermo, method = found
-        n = thermo.n_sites
-        extra = {"log_z_per_site": thermo.log_z / n,
-                 "energy_per_site": thermo.mean_energy / n,   # ⟨U⟩/N in kT, like "energy"
-                 "heat_capacity_per_site": thermo.energy_variance / n, "exact_method": method}
-        return ExactValues(log_z=thermo.log_z, energy_mean=thermo.mean_energy,
-                           heat_capacity=thermo.energy_variance, extra=extra)
-
-    @property
-    def exact(self) -> ExactValues:
-        return self._exact
 
     def exact_profiles(self) -> dict | None:
         """βF(m) and βF(U/N) by enumeration (≤ 20 spins); None for larger lattices."""

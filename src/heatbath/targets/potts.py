@@ -11,15 +11,12 @@ q^(LM) ≤ 2^21; exact samples and free-energy profiles by enumeration.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import torch
 
 from heatbath.core import checks as check
 from heatbath.mcmc.potts import PottsModel, potts_energy, potts_updates, uniform_potts
 from heatbath.mcmc.spins import Sweep
 from heatbath.spaces import LatticeSpace
-from heatbath.targets.base import ExactValues
 from heatbath.targets.potts_exact import (MAX_ENUMERATED_STATES, LatticeThermo, critical_beta,
                                           potts_enumerate_profiles, potts_enumerate_sample,
                                           potts_enumerate_thermo,
@@ -111,23 +108,6 @@ class Potts2D(SpinLattice):
         if self._enumerable:
             return potts_enumerate_thermo(self.L, self.M, self.q, K, beta_h), "enumeration"
         return None
-
-    @cached_property
-    def _exact(self) -> ExactValues:
-        found = self._thermo()
-        if found is None:
-            return ExactValues()
-        thermo, method = found
-        n = thermo.n_sites
-        extra = {"log_z_per_site": thermo.log_z / n,
-                 "energy_per_site": thermo.mean_energy / n,   # ⟨U⟩/N in kT, like "energy"
-                 "heat_capacity_per_site": thermo.energy_variance / n, "exact_method": method}
-        return ExactValues(log_z=thermo.log_z, energy_mean=thermo.mean_energy,
-                           heat_capacity=thermo.energy_variance, extra=extra)
-
-    @property
-    def exact(self) -> ExactValues:
-        return self._exact
 
     def exact_profiles(self) -> dict | None:
         """βF(m) of the order parameter and βF(U/N) by enumeration (q^(LM) ≤ 2^21); else None."""

@@ -11,13 +11,15 @@ lattice for the exact ln Z at another β where it knows one.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 
 from heatbath.core.errors import UserError
 from heatbath.mcmc.spins import (SPIN_UPDATES, IsingModel, Sweep, lattice_colouring,
                                  magnetisation, uniform_spins)
 from heatbath.spaces import LatticeSpace
-from heatbath.targets.base import EnergyTarget
+from heatbath.targets.base import EnergyTarget, ExactValues
 
 
 class SpinLattice(EnergyTarget):
@@ -85,6 +87,28 @@ class SpinLattice(EnergyTarget):
                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """Exact draws at β = 0 (each site uniform over its num_states states)."""
         return uniform_spins(n, self.L, self.M, generator, dtype)
+
+    def _thermo(self):
+        """(thermodynamics with n_sites, log_z, mean_energy, energy_variance; the name of the
+        method that computed them), or None where no exact method reaches this lattice."""
+        return None
+
+    @cached_property
+    def _exact(self) -> ExactValues:
+        found = self._thermo()
+        if found is None:
+            return ExactValues()
+        thermo, method = found
+        n = thermo.n_sites
+        extra = {"log_z_per_site": thermo.log_z / n,
+                 "energy_per_site": thermo.mean_energy / n,   # ⟨U⟩/N in kT, like "energy"
+                 "heat_capacity_per_site": thermo.energy_variance / n, "exact_method": method}
+        return ExactValues(log_z=thermo.log_z, energy_mean=thermo.mean_energy,
+                           heat_capacity=thermo.energy_variance, extra=extra)
+
+    @property
+    def exact(self) -> ExactValues:
+        return self._exact
 
     def at_beta(self, beta: float) -> "SpinLattice":
         """The same lattice at another inverse temperature."""
