@@ -305,3 +305,12 @@ def test_spin_grids_draw_ising_and_potts_configurations():
         assert plots_energy.spin_grid(lattice).startswith("data:image/png;base64,")
     assert not plots_energy.is_spin_lattice(potts + 0.5)
     assert not plots_energy.is_spin_lattice(potts - 1.0)
+
+
+def test_the_headline_names_a_bound_as_a_bound():
+    from heatbath.report.summary import _headline
+
+    bound = {"bits_bound_per_dim": {"value": 0.99, "stderr": 0.01}}
+    assert "upper bound on held-out bits/dim" in _headline({}, bound)
+    exact = {"bits_per_dim": {"value": 0.8, "stderr": 0.01}, **bound}
+    assert _headline({}, exact).startswith("Estimated held-out bits/dim")

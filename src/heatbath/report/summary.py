@@ -79,6 +79,7 @@ def _status(info: dict) -> str:
 def _headline(info: dict, estimate: dict) -> str:
     """One headline number with its error bar, when estimate.json has it."""
     for key, label in (("bits_per_dim", "held-out bits/dim"), ("nll_per_dim", "held-out NLL/dim"),
+                       ("bits_bound_per_dim", "upper bound on held-out bits/dim (ELBO)"),
                        ("log_z", "log Z")):
         entry = estimate.get(key)
         if isinstance(entry, dict) and "value" in entry:
