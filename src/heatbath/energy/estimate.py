@@ -17,7 +17,8 @@ import torch
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
 from heatbath.estimators.autocorr import chain_mean_estimate, mcmc_ess
-from heatbath.estimators.importance import kish_ess, log_z_importance, self_normalized
+from heatbath.estimators.importance import (kish_ess, log_z_importance, self_normalized,
+                                            self_normalized_variance)
 from heatbath.estimators.tail import weight_tail_diagnostic
 from heatbath.estimators.profiles import chain_free_energy_profile, free_energy_profile
 from heatbath.core.records import EnergyResultRecord
@@ -85,7 +86,8 @@ ENERGY_CONVENTIONS = {
 def _weighted_estimates(log_w, energy, seed: int) -> tuple[dict, dict]:
     lw = log_w.numpy()
     out = {"log_z_is": log_z_importance(lw), "ess": kish_ess(lw),
-           "energy": self_normalized(energy.numpy(), lw, seed=seed)}
+           "energy": self_normalized(energy.numpy(), lw, seed=seed),
+           "heat_capacity": self_normalized_variance(energy.numpy(), lw, seed=seed)}
     tail = weight_tail_diagnostic(lw)
     return out, {"k_hat": float(tail.k_hat), "reliable": bool(tail.reliable),
                  "max_weight_fraction": float(tail.max_weight_fraction),
@@ -94,7 +96,11 @@ def _weighted_estimates(log_w, energy, seed: int) -> tuple[dict, dict]:
 
 def _chain_estimates(arrays: dict) -> dict:
     traces = arrays["energy_traces"]
-    out = {"ess": mcmc_ess(traces), "energy": chain_mean_estimate(traces)}
+    # Var(U) about the pooled mean, each chain's mean square deviation an independent
+    # replicate: the error bar comes from the spread of the chains, as for ⟨U⟩
+    squares = (traces - traces.mean()) ** 2
+    out = {"ess": mcmc_ess(traces), "energy": chain_mean_estimate(traces),
+           "heat_capacity": chain_mean_estimate(squares)}
     if "abs_magnetisation_traces" in arrays:
         out["abs_magnetisation"] = chain_mean_estimate(arrays["abs_magnetisation_traces"])
     return out
@@ -114,6 +120,8 @@ class EnergyEstimates:
     from_beta: float | None = None
     free_energy_per_site: Estimate | None = None
     abs_magnetisation: Estimate | None = None
+    heat_capacity: Estimate | None = None     # Var(U), k_B units
+    heat_capacity_per_site: Estimate | None = None
     tail: dict | None = None                  # Pareto k̂ of the weights (weighted methods)
     exact: dict = field(default_factory=dict)
     forward_ess: dict | None = None
@@ -129,8 +137,8 @@ class EnergyEstimates:
         report = {}
         if self.delta_log_z is not None:
             report["delta_log_z"] = {**self.delta_log_z.to_json(), "from_beta": self.from_beta}
-        for key in ("log_z", "free_energy_per_site", "ess", "energy", "abs_magnetisation",
-                    "energy_w2", "distance_w2"):
+        for key in ("log_z", "free_energy_per_site", "ess", "energy", "heat_capacity",
+                    "heat_capacity_per_site", "abs_magnetisation", "energy_w2", "distance_w2"):
             if getattr(self, key) is not None:
                 report[key] = getattr(self, key).to_json()
         if self.exact:
@@ -224,6 +232,14 @@ def _reference_distances(target, x, energy, arrays: dict, seed: int) -> dict:
     return out
 
 
+def _per_site(total: Estimate | None, sites: int) -> Estimate | None:
+    """A total divided by the number of sites (lattices only)."""
+    if total is None or not sites:
+        return None
+    return Estimate(total.value / sites, total.stderr / sites, total.n,
+                    ci95=(total.ci95[0] / sites, total.ci95[1] / sites))
+
+
 def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> EnergyEstimates:
     sites = target.space.sites      # lattices only: per-site quantities
     delta_from = diagnostics.get("delta_from_beta")
@@ -240,6 +256,8 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         energy=found["energy"], log_z=None if relative else log_z,
         delta_log_z=log_z if relative else None, from_beta=delta_from,
         free_energy_per_site=per_site, abs_magnetisation=found.get("abs_magnetisation"),
+        heat_capacity=found.get("heat_capacity"),
+        heat_capacity_per_site=_per_site(found.get("heat_capacity"), sites),
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
         unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
         energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),

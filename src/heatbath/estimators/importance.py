@@ -96,6 +96,28 @@ def self_normalized(values, log_w, n_boot: int = 1000, seed: int = 0) -> Estimat
     return Estimate(mean, stderr, lw.size, ci95=ci, extra={"bootstrap_stderr": boot_std})
 
 
+def self_normalized_variance(values, log_w, n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """Self-normalised estimate of Var_target[f] = Σ w̄ᵢ (fᵢ − μ̂)², w̄ the normalised weights.
+
+    stderr: delta method with the influence of each sample, sqrt(Σ w̄ᵢ² ((fᵢ − μ̂)² − V̂)²)
+    (the mean's own estimation adds nothing at first order: its influence on V is
+    −2 E[f − μ] = 0). ci95: percentile bootstrap over the (fᵢ, wᵢ) pairs. Like every ratio
+    estimator it is consistent, with an O(1/n) bias that the error bar does not include.
+    """
+    lw = log_weights(log_w)
+    f = vector(values, "values", min_length=2)
+    if f.size != lw.size:
+        raise UserError(f"values and log_w need one entry per sample; got {f.size} values and "
+                        f"{lw.size} log-weights")
+    w = normalised_exp(lw)
+    w = w / w.sum()
+    squares = (f - np.sum(w * f)) ** 2
+    variance = float(np.sum(w * squares))
+    stderr = float(math.sqrt(np.sum(w ** 2 * (squares - variance) ** 2)))
+    boot_std, ci = bootstrap(_self_normalized_variance, (f, lw), n_boot=n_boot, seed=seed)
+    return Estimate(variance, stderr, lw.size, ci95=ci, extra={"bootstrap_stderr": boot_std})
+
+
 def log_mean_stderr(columns: list[np.ndarray], coefficients: list[float], ddof: int = 1) -> float:
     """Delta-method stderr of Σⱼ cⱼ log(mean(yⱼ)) where row i of (y₁, y₂, …) is one i.i.d. sample.
 
@@ -113,6 +135,14 @@ def _self_normalized_mean(f: np.ndarray, lw: np.ndarray) -> np.ndarray:
     """Σ w f / Σ w along the last axis (vectorised over bootstrap replicates)."""
     w = np.exp(lw - lw.max(axis=-1, keepdims=True))
     return np.sum(w * f, axis=-1) / np.sum(w, axis=-1)
+
+
+def _self_normalized_variance(f: np.ndarray, lw: np.ndarray) -> np.ndarray:
+    """Σ w (f − μ)² / Σ w along the last axis, μ the weighted mean (vectorised)."""
+    w = np.exp(lw - lw.max(axis=-1, keepdims=True))
+    w = w / np.sum(w, axis=-1, keepdims=True)
+    mean = np.sum(w * f, axis=-1, keepdims=True)
+    return np.sum(w * (f - mean) ** 2, axis=-1)
 
 
 def _fraction_estimate(value: float, stderr: float, n: int) -> Estimate:
