@@ -11,6 +11,7 @@ import torch
 
 from heatbath.energy import sample_energy
 from heatbath.energy.methods import METHODS
+from heatbath.energy.methods.spin_models import BUILDERS
 from heatbath.targets.ising import Ising2D
 
 SPIN_MODELS = sorted(name for name, m in METHODS.items() if m.spins_only and m.learned)
@@ -35,8 +36,8 @@ def all_states(L: int, M: int) -> torch.Tensor:
     return (2.0 * codes - 1).double().reshape(-1, L, M)
 
 
-def test_the_registry_has_both_models():
-    assert SPIN_MODELS == ["autoregressive", "masked"]
+def test_every_spin_model_method_has_a_builder():
+    assert SPIN_MODELS == sorted(BUILDERS) == ["autoregressive", "masked"]
 
 
 @pytest.fixture(scope="module", params=SPIN_MODELS)

@@ -54,18 +54,26 @@ def section(config):
     return getattr(config, config.method.name)
 
 
+def _autoregressive(s, lattice, conditioned: bool, generator) -> MaskedConvSpins:
+    return MaskedConvSpins(layers=s.layers, channels=s.channels, kernel=s.kernel,
+                           conditioned=conditioned, z2=s.z2, generator=generator)
+
+
+def _masked(s, lattice, conditioned: bool, generator) -> MaskedLatticeSpins:
+    values = lattice.from_states(torch.arange(lattice.num_states))
+    return MaskedLatticeSpins(values, s.channels, s.depth, conditioned, s.z2, generator, s.order)
+
+
+# --method name -> the model its config section describes
+BUILDERS = {"autoregressive": _autoregressive, "masked": _masked}
+
+
 def build_model(config, lattice) -> SpinModel:
     """The model config describes for the lattice's states (weights as initialised from
     method.seed)."""
-    s, conditioned = section(config), beta_range(config) is not None
+    s = section(config)
     generator = torch.Generator().manual_seed(config.method.seed)
-    if config.method.name == "masked":
-        values = lattice.from_states(torch.arange(lattice.num_states))
-        model = MaskedLatticeSpins(values, s.channels, s.depth, conditioned, s.z2, generator,
-                                   s.order)
-    else:
-        model = MaskedConvSpins(layers=s.layers, channels=s.channels, kernel=s.kernel,
-                                conditioned=conditioned, z2=s.z2, generator=generator)
+    model = BUILDERS[config.method.name](s, lattice, beta_range(config) is not None, generator)
     return model.to(DTYPES[s.dtype])
 
 
