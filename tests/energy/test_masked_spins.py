@@ -35,7 +35,8 @@ def random_model(values, seed: int = 1, scale: float = 0.5, depth: int = 2,
 
 
 CASES = [(ISING, 3, 3, {}), (ISING, 3, 3, {"conditioned": True, "symmetric": True}),
-         (POTTS3, 2, 3, {"symmetric": True}), (POTTS3, 3, 2, {"conditioned": True})]
+         (POTTS3, 2, 3, {"symmetric": True}), (POTTS3, 3, 2, {"conditioned": True}),
+         (ISING, 3, 3, {"order": "random", "order_seed": 3})]
 
 
 @pytest.mark.parametrize("values,L,M,options", CASES)

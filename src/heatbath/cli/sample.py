@@ -40,6 +40,10 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
            shape: Optional[str] = typer.Option(
                None, "--shape", metavar="L,M",
                help="lattice runs (data.kind=lattice): draw lattices of another size"),
+           order: Optional[str] = typer.Option(
+               None, "--order", help="masked lattice runs: raster, sublattice (exact at fewer "
+                                     "steps) or random (seeded by sample.order_seed); default: "
+                                     "sample.order of the run, the order estimate scores"),
            from_file: Optional[Path] = typer.Option(
                None, "--from", help="coupled runs (path.base): FILE.npz of observations c (or "
                                     "clean points x to corrupt, for PSNR) to restore"),
@@ -66,7 +70,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
         refuse_gpu_for_energy(device)
         _refuse_data_options(sampler=sampler, nfe=nfe, guidance=guidance, cond=cond,
                              log_q=log_q or None, grid=grid, eta=eta, churn=churn,
-                             conjugate_lambda=conjugate_lambda, clip=clip, shape=shape)
+                             conjugate_lambda=conjugate_lambda, clip=clip, shape=shape,
+                             order=order)
         if target is not None:
             from heatbath.energy.transfer import transfer_energy_run
 
@@ -80,7 +85,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     sample_data_command(run_dir=run_dir, n=n, sampler=sampler, nfe=nfe, guidance=guidance,
                         cond=cond, seed=seed, log_q=log_q, out=out, grid=grid, eta=eta,
                         churn=churn, conjugate_lambda=conjugate_lambda, clip=clip,
-                        device=device, quiet=quiet, from_file=from_file, shape=shape)
+                        device=device, quiet=quiet, from_file=from_file, shape=shape,
+                        order=order)
 
 
 def _check_out(out: Optional[Path], transfer: bool) -> None:
@@ -99,7 +105,7 @@ def _check_out(out: Optional[Path], transfer: bool) -> None:
 
 def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q, out, grid,
                         eta, churn, conjugate_lambda, clip, device, quiet,
-                        from_file=None, shape=None) -> None:
+                        from_file=None, shape=None, order=None) -> None:
     import numpy as np
 
     from heatbath.core.progress import counter_bar
@@ -117,11 +123,14 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
         if named:
             raise UserError(f"{', '.join(named)} do(es) not apply to a lattice run "
                             f"(path.name={run.config.path.name}; options: -n, --nfe, --log-q, "
-                            f"--shape, --seed, --out)")
+                            f"--shape, --order, --seed, --out)")
         return sample_lattice_command(run, n=n, nfe=nfe, seed=seed, log_q=log_q, out=out,
-                                      shape=shape, quiet=quiet)
+                                      shape=shape, quiet=quiet, order=order)
     if shape is not None:
         raise UserError("--shape applies to lattice runs (data.kind=lattice)")
+    if order is not None:
+        raise UserError("--order orders the sites of a masked lattice run (data.kind=lattice, "
+                        "path.name=masked)")
     s = run.config.sample
     settings = s.settings(name=sampler, nfe=nfe, grid=grid, eta=eta, churn=churn,
                           conjugate_lambda=conjugate_lambda)
@@ -151,13 +160,15 @@ def sample_data_command(*, run_dir, n, sampler, nfe, guidance, cond, seed, log_q
     echo(f"{n} {what} with {settings.name}, NFE {result.nfe}{quality}{extra} -> {target}", quiet)
 
 
-def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet) -> None:
-    """A lattice run's samples: integer x, and with --log-q (masked path) their exact log q."""
+def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet, order=None) -> None:
+    """A lattice run's samples: integer x, and with --log-q (masked path) their exact log q;
+    a masked run's .npz records the site order it was drawn in."""
     import numpy as np
 
     from heatbath.core.progress import counter_bar
     from heatbath.core.runs import atomic_save_npz
-    from heatbath.generative.lattice import EXACT_LOG_Q, sample_lattice, sampler_name
+    from heatbath.generative.lattice import (exact_log_q_meaning, masked_order, sample_lattice,
+                                             sampler_name)
 
     size = None
     if shape is not None:
@@ -167,11 +178,16 @@ def sample_lattice_command(run, *, n, nfe, seed, log_q, out, shape, quiet) -> No
             raise UserError(f"--shape needs two integers L,M, got '{shape}'") from None
     with counter_bar("sampling", n, quiet) as advance:
         result = sample_lattice(run, n, seed=seed, nfe=nfe, with_log_q=log_q, shape=size,
-                                progress=advance)
+                                progress=advance, order=order)
     arrays = {"x": result.x.numpy(), "nfe": np.array(result.nfe)}
-    if log_q:
-        arrays.update(log_q=result.log_q.numpy(), log_q_density=np.array(EXACT_LOG_Q))
     sampler = sampler_name(run)
+    if run.path.exact_log_q:   # masked: which of its models drew (and, with --log-q, scored)
+        order = masked_order(run, order)
+        arrays["order"] = np.array(order)
+        sampler = sampler if order == "raster" else f"{sampler}-{order}"
+    if log_q:
+        arrays.update(log_q=result.log_q.numpy(), log_q_density=np.array(
+            exact_log_q_meaning(order)))
     target = out or run.run_dir / f"samples-{sampler}-{result.nfe}-seed{seed}.npz"
     atomic_save_npz(target, arrays)
     extra = ", log_q: exact log-probability of these samples" if log_q else ""

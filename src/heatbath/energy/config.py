@@ -213,8 +213,10 @@ class MaskedSection(SpinModelSection):
     depth: int = setting(4, AT_LEAST_1)
     batch_size: int = setting(64, Bounds(2, high_open=True, high=math.inf))
     # sublattice: reveal every site of a sublattice wider than the net's reach at once (exact,
-    # (depth + 2)² passes or so per lattice, whatever its size); raster: one site per pass
+    # (depth + 2)² passes or so per lattice, whatever its size); raster: one site per pass;
+    # random: one site per pass in a permutation drawn from order_seed (one for all lattices)
     order: str = "sublattice"
+    order_seed: int = setting(0, NON_NEGATIVE)
 
 
 @dataclass

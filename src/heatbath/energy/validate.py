@@ -18,7 +18,7 @@ from heatbath.energy.methods import METHODS, method_named
 from heatbath.energy.methods.flows import flow_net
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
-from heatbath.nets.masked_spins import ORDERS
+from heatbath.paths.masked import ORDERS
 from heatbath.targets.spin_lattice import SpinLattice
 
 

@@ -129,6 +129,11 @@ class SampleConfig:
     guidance: float = 0.0
     # clamp the denoised x̂₁ to the training data's range
     clip: bool = False
+    # path.name=masked: the order lattice sites are revealed in, by sample and estimate alike
+    # (one model, one exact log q): raster | sublattice (many sites per step, exact) | random
+    # (one permutation, drawn from order_seed, for every lattice); paths.masked.order_steps
+    order: str = "raster"
+    order_seed: int = setting(0, NON_NEGATIVE)
     # dopri5 tolerances
     rtol: float = setting(1e-5, POSITIVE)
     atol: float = setting(1e-5, POSITIVE)

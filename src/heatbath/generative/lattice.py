@@ -3,9 +3,11 @@
 data.kind=lattice and a discrete path (path.name=masked | uniform) require each other
 (`resolve_discrete`). Training reuses the loop of `generative.train` (its generator,
 checkpoints, resume and EMA) with the path's own loss; sampling goes through the path's sampler
-(`paths.masked.MaskedPath`: fixed raster order, so every exact log q refers to the same
-autoregressive model; `paths.uniform.UniformPath`: Euler steps of a CTMC, no log q, but an
-unbiased estimate of its continuous-time ELBO, an upper bound on −log q). A model
+(`paths.masked.MaskedPath`: a fixed site order, `sample.order` of the run — raster,
+sublattice or a seeded random permutation — used by `sample` and `estimate` alike, so every
+exact log q refers to the same autoregressive model; `paths.uniform.UniformPath`: Euler
+steps of a CTMC, no log q, but an unbiased estimate of its continuous-time ELBO, an upper
+bound on −log q). A model
 trained at one L×M samples (and, masked, scores) any other (`shape`, evaluation data of
 another size): its periodic convolutional network runs on any lattice.
 """
@@ -23,9 +25,22 @@ from heatbath.core.runs import DTYPES
 from heatbath.generative.config import RunConfig
 from heatbath.nets import fits, fitting, resolved_net
 from heatbath.paths import PATHS
+from heatbath.paths.masked import ORDERS, order_steps, sublattice_steps
 
-EXACT_LOG_Q = ("exact log-probability of each sample under the fixed-order masked sampler: "
-               "sum_i log p(x_i | sites before i), sites revealed one per step in raster order")
+# how each order of the masked sampler reveals the sites (the .npz's log_q_density, estimate's
+# conventions)
+ORDER_MEANING = {
+    "raster": "one site per step in raster order",
+    "random": "one site per step in a fixed random permutation of the sites, drawn from "
+              "sample.order_seed (the same for every lattice)",
+    "sublattice": "every site of one sublattice per step, its spacing beyond the network's "
+                  "reach so that no site of a step reads another: exact at S_L*S_M steps",
+}
+
+
+def exact_log_q_meaning(order: str) -> str:
+    return ("exact log-probability of each sample under the fixed-order masked sampler: "
+            "sum over steps of log p(sites revealed | sites before), " + ORDER_MEANING[order])
 
 
 # path.loss of each lattice path, its default first (masked: its ELBO is its only loss)
@@ -34,7 +49,9 @@ PATH_LOSSES = {"uniform": ("cross_entropy", "elbo"), "masked": ("elbo",)}
 
 def resolve_path_loss(config: RunConfig) -> None:
     """Fill path.loss=auto with the path's default; refuse, in one line naming the fix, a loss
-    the path does not have (continuous paths have their own regression objective)."""
+    the path does not have (continuous paths have their own regression objective), and a
+    sample.order the path does not have (every resolution comes through here)."""
+    resolve_sample_order(config)
     p = config.path
     losses = PATH_LOSSES.get(p.name)
     if losses is None:
@@ -48,6 +65,17 @@ def resolve_path_loss(config: RunConfig) -> None:
     if p.loss not in losses:
         raise UserError(f"path.loss={p.loss} does not apply to path.name={p.name}, which trains "
                         f"its ELBO only; use path.loss=elbo or path.name=uniform")
+
+
+def resolve_sample_order(config: RunConfig) -> None:
+    """sample.order names a site order of the masked path; every other path (continuous ones
+    included) refuses all but the default, which it would silently ignore."""
+    order, name = config.sample.order, config.path.name
+    if name == "masked":
+        choice(order, ORDERS, "sample.order")
+    elif order != "raster":
+        raise UserError(f"sample.order={order} orders the sites of path.name=masked; "
+                        f"path.name={name} has no site order: leave sample.order=raster")
 
 
 def resolve_discrete(config: RunConfig, kind: str) -> RunConfig:
@@ -123,8 +151,38 @@ def sampler_name(run) -> str:
     return "masked" if run.path.exact_log_q else "uniform-ctmc"
 
 
-def _check_sampling(run, shape, sites: int, n: int, nfe: int | None, with_log_q: bool) -> None:
-    """One-line refusals of -n, --nfe and --log-q, each saying why."""
+def masked_order(run, order: str | None) -> str:
+    """The masked sampler's order: an override (sample --order), else the run's sample.order,
+    the order `estimate` scores in."""
+    order = run.config.sample.order if order is None else order
+    choice(order, ORDERS, "--order")
+    return order
+
+
+def masked_steps(run, shape: tuple[int, int], nfe: int | None, order: str | None,
+                 with_log_q: bool = False) -> list:
+    """The masked sampler's steps on an L×M lattice; one-line refusals of an --nfe the order
+    cannot take, and of --log-q where the steps draw sites jointly without an exact log q."""
+    order = masked_order(run, order)
+    sites = math.prod(shape)
+    if order == "sublattice" and nfe is not None:
+        fixed = len(sublattice_steps(shape, run.net.reach))
+        if nfe != fixed:
+            raise UserError(f"--nfe {nfe}: the sublattice order reveals a {shape[0]}x{shape[1]} "
+                            f"lattice in its {fixed} exact steps (the network reads "
+                            f"{run.net.reach} sites away); drop --nfe or use --order raster")
+    steps, exact = order_steps(order, shape, reach=run.net.reach,
+                               seed=run.config.sample.order_seed, nfe=nfe)
+    if with_log_q and not exact:
+        raise UserError(f"--log-q needs one site per step: --nfe {nfe} < {sites} sites draws "
+                        f"several sites at once, whose joint draw has no exact log q; drop "
+                        f"--nfe or --log-q (or use --order sublattice, exact at fewer steps)")
+    return steps
+
+
+def _check_sampling(run, shape, sites: int, n: int, nfe: int | None, with_log_q: bool,
+                    order: str | None) -> None:
+    """One-line refusals of -n, --nfe, --log-q and --order, each saying why."""
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     top = run.path.max_nfe(sites)
@@ -136,23 +194,34 @@ def _check_sampling(run, shape, sites: int, n: int, nfe: int | None, with_log_q:
     if with_log_q and not run.path.exact_log_q:
         raise UserError("--log-q: path.name=uniform has no exact log q (its CTMC sampler's law "
                         "sums over every jump path); path.name=masked gives one")
-    if with_log_q and nfe is not None and nfe < sites:
-        raise UserError(f"--log-q needs one site per step: --nfe {nfe} < {sites} sites draws "
-                        f"several sites at once, whose joint draw has no exact log q; drop "
-                        f"--nfe or --log-q")
+    if order is not None and not run.path.exact_log_q:
+        raise UserError(f"--order {order} orders the sites of path.name=masked; the uniform "
+                        f"path's CTMC updates every site at every step")
+
+
+def _draw(run, uniforms, shape, nfe: int, steps):
+    """One batch from the run's sampler: masked along `steps`, uniform in nfe CTMC steps."""
+    if steps is None:
+        return run.path.sample(run.net, uniforms, shape, nfe)
+    return run.path.sample(run.net, uniforms, shape, steps=steps)
 
 
 def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
                    with_log_q: bool = False, shape: tuple[int, int] | None = None,
-                   batch_size: int = 1000, progress=None):
-    """n lattices (int64) from the run's sampler. Masked: one site per step in raster order
-    (nfe None or = sites; `log_q` exact), or nfe < sites steps revealing several sites each.
-    Uniform: nfe CTMC Euler steps (None: the path's default), no log q."""
+                   batch_size: int = 1000, progress=None, order: str | None = None):
+    """n lattices (int64) from the run's sampler. Masked: along `order` (None: the run's
+    sample.order; `masked_steps`), `log_q` exact with one site per step or the sublattice
+    order, none with nfe < sites strided steps. Uniform: nfe CTMC Euler steps (None: the
+    path's default), no log q."""
     from heatbath.generative.sample import GeneratedSamples
 
     shape = lattice_shape(run, shape)
     sites = math.prod(shape)
-    _check_sampling(run, shape, sites, n, nfe, with_log_q)
+    _check_sampling(run, shape, sites, n, nfe, with_log_q, order)
+    steps = None
+    if run.path.exact_log_q:
+        steps = masked_steps(run, shape, nfe, order, with_log_q)
+        nfe = len(steps)
     nfe = run.path.default_nfe(sites) if nfe is None else nfe
     # Every uniform the sampler uses, per sample, drawn up front: samples do not depend on
     # batching (masked: one per site; uniform: one per site and step, plus the source).
@@ -161,7 +230,7 @@ def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
     xs, log_qs = [], []
     for start in range(0, n, batch_size):
         part = uniforms[start:start + batch_size].to(run.device)
-        x, log_q = run.path.sample(run.net, part, shape, nfe)
+        x, log_q = _draw(run, part, shape, nfe, steps)
         xs.append(x.cpu())
         if log_q is not None:
             log_qs.append(log_q.cpu())
@@ -172,16 +241,21 @@ def sample_lattice(run, n: int, *, seed: int = 0, nfe: int | None = None,
                             log_q_kind="exact" if with_log_q else None)
 
 
-def lattice_log_q(run, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Exact log q(x) (float64) of lattices of any size under the one-site-per-step sampler."""
+def lattice_log_q(run, x: torch.Tensor, batch_size: int = 500,
+                  order: str | None = None) -> torch.Tensor:
+    """Exact log q(x) (float64) of lattices of any size under the masked sampler along `order`
+    (None: the run's sample.order, as `sample_lattice` draws)."""
     if not run.path.exact_log_q:
         raise UserError("path.name=uniform has no exact log q of a lattice (its CTMC sampler's "
                         "law sums over every jump path); path.name=masked gives one")
     q = num_states(run)
     if x.dtype.is_floating_point or int(x.min()) < 0 or int(x.max()) >= q:
         raise UserError(f"lattices to score need integer states 0..{q - 1} (the model's q)")
-    return torch.cat([run.path.log_prob(run.net, x[i:i + batch_size].to(run.device)).cpu()
-                      for i in range(0, len(x), batch_size)])
+    steps = masked_steps(run, tuple(x.shape[1:]), None, order)
+    with torch.no_grad():
+        return torch.cat([run.path.ordered_log_prob(run.net, x[i:i + batch_size].to(run.device),
+                                                    steps).cpu()
+                          for i in range(0, len(x), batch_size)])
 
 
 # (t, x_t) draws per held-out lattice in the uniform path's ELBO estimate
@@ -207,13 +281,20 @@ def lattice_nll_bound(run, x: torch.Tensor, *, seed: int = 0, draws: int = BOUND
 
 LATTICE_CONVENTIONS = {
     "nll_per_dim": "mean over held-out lattices of -log q(x) / D, nats per site (D = L*M "
-                   "sites), q the exact probability of the fixed-order masked sampler (one "
-                   "site per step, raster order): a discrete probability, no dequantisation",
+                   "sites), q the exact probability of the fixed-order masked sampler along "
+                   "`order` (the run's sample.order, the order its samples are drawn in): a "
+                   "discrete probability, no dequantisation",
+    "order": "the masked sampler's site order (sample.order): raster, one site per step; "
+             "random, one site per step in one permutation drawn from order_seed; "
+             "sublattice, every site of a sublattice spaced beyond the network's reach per "
+             "step, exact at S_L*S_M steps",
+    "order_seed": "seed of the random order's permutation (sample.order_seed)",
     "bits_per_dim": "nll_per_dim / ln 2: bits per site",
     "energy_distance": "2E|X-Y| - E|X-X'| - E|Y-Y'| between one-hot encodings of the lattices "
                        "(|X-Y|^2 = 2 x the number of differing sites), model samples vs "
                        "held-out data; floor: the same between two halves of the held-out data",
-    "nfe": "network evaluations per sample: one per site",
+    "nfe": "network evaluations per sample: one per step of the order (raster, random: one "
+           "per site; sublattice: S_L*S_M)",
     "likelihood": "exact: q is the probability of x under the autoregressive model the "
                   "sampler draws from",
     "nfe_uniform": "network evaluations per sample: one per Euler step of the CTMC, uniform "
@@ -274,6 +355,10 @@ def estimate_lattice_run(run, *, source: str | None = None, n: int | None = None
     report.update(likelihood="exact" if exact else "bound", nfe=samples.nfe,
                   n_samples=n_samples, sampler=sampler_name(run), dim=sites, shape=list(shape),
                   num_states=q, n=len(scored))
+    if exact:   # the order both nll_per_dim and the samples refer to
+        report["order"] = cfg.sample.order
+        if cfg.sample.order == "random":
+            report["order_seed"] = cfg.sample.order_seed
     suffix = "" if exact else "_uniform"
     conventions = {k: LATTICE_CONVENTIONS.get(k + suffix, LATTICE_CONVENTIONS.get(k))
                    for k in report}

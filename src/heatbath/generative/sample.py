@@ -68,8 +68,8 @@ def sample_run(run: LoadedRun, n: int, settings: SamplerSettings, *, seed: int =
     A coupled run (path.base) restores one `observation` row per sample (n rows): x = b(c) + y
     with y drawn on the unknown subspace, and log q is log q(x | c) there.
 
-    A lattice run (path.name=masked | uniform) ignores `settings`: masked reveals one site per
-    step in raster order, its log q exact; uniform takes the path's default CTMC steps, no
+    A lattice run (path.name=masked | uniform) ignores `settings`: masked reveals its sites in
+    the run's sample.order (raster, sublattice or random), its log q exact; uniform takes the path's default CTMC steps, no
     log q (`generative.lattice.sample_lattice` for other step counts and lattice sizes).
     """
     if run.is_discrete:

@@ -13,7 +13,8 @@ conditionals are recomputed whenever sites are revealed). `order="raster"` revea
 step, as `fit --data` does: L·M passes. `order="sublattice"` (the default) reveals many sites
 per step, all further apart than the network reads (`paths.masked.sublattice_steps`), which
 keeps log q exact at S_L·S_M passes, S the smallest divisor of the side beyond the reach (64
-for depth 4 on 16×16 and on 32×32, against 256 and 1024). What the model buys over the masked
+for depth 4 on 16×16 and on 32×32, against 256 and 1024); `order="random"` one site per step
+in a permutation drawn from `order_seed`. What the model buys over the masked
 convolutions: q states per site (Potts, alloys), and the network and sampler of `fit --data`.
 
 Values. The lattice's spin values (Ising −1, +1; Potts 0…q−1) are `values`, sorted; the
@@ -33,19 +34,18 @@ import torch
 from torch import nn
 
 from heatbath.nets.masked_lattice import MaskedLatticeNet
-from heatbath.paths.masked import MaskedPath, sublattice_steps
-
-ORDERS = ("sublattice", "raster")
+from heatbath.paths.masked import ORDERS, MaskedPath, order_steps
 
 
 class MaskedLatticeSpins(nn.Module):
     def __init__(self, values: torch.Tensor, channels: int = 32, depth: int = 4,
                  conditioned: bool = False, symmetric: bool = False,
-                 generator: torch.Generator | None = None, order: str = "sublattice") -> None:
+                 generator: torch.Generator | None = None, order: str = "sublattice",
+                 order_seed: int = 0) -> None:
         super().__init__()
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        self.order = order
+        self.order, self.order_seed = order, order_seed
         values = torch.as_tensor(values, dtype=torch.float64)
         if values.ndim != 1 or len(values) < 2 or not bool((values.diff() > 0).all()):
             raise ValueError(f"values must be >= 2 increasing spin values, got {values.tolist()}")
@@ -73,10 +73,9 @@ class MaskedLatticeSpins(nn.Module):
         return lambda x, masked: self.net(x, masked, betas)
 
     def steps(self, L: int, M: int) -> list[torch.Tensor]:
-        """The sites revealed at each step (flat indices), in order."""
-        if self.order == "raster":
-            return MaskedPath.steps(L * M, None)
-        return sublattice_steps((L, M), self.net.reach)
+        """The sites revealed at each step (flat indices), in order (`paths.masked.ORDERS`:
+        all exact here, one site per step or a sublattice beyond the net's reach)."""
+        return order_steps(self.order, (L, M), reach=self.net.reach, seed=self.order_seed)[0]
 
     def _states(self, spins: torch.Tensor) -> torch.Tensor:
         values = self.values

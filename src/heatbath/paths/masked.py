@@ -13,11 +13,17 @@ p_θ(x_i | x_visible). This one object holds the three things such a model is us
             the order-averaged model (the chain rule makes it exact for exact conditionals).
             Convention: `loss` returns it divided by D (nats per site), the scale of
             nll_per_dim, so the training curve reads like the held-out likelihood.
-`sample`    Reveals the sites in a FIXED order (raster), one per step by default: the model is
+`sample`    Reveals the sites in a FIXED order, one per step by default (raster): the model is
             then an ordinary autoregressive one with the exact log q(x) = Σ_i log p_θ(x_σi |
             x_σ<i) of what it returned (NFE = D). With fewer steps, several sites are drawn
-            independently per step (no exact log q; returned as None).
+            independently per step (no exact log q; returned as None), unless the order is
+            one whose steps are exact (`order_steps`: sublattice).
 `log_prob`  The same exact log q of given lattices (teacher forcing along the same order).
+
+Orders (`ORDERS`, `order_steps`): raster; random, one fixed permutation drawn from a seed
+(the same for every lattice, so its log q is that of one autoregressive model); sublattice,
+many sites per step that cannot read one another (`sublattice_steps`), exact at S_L·S_M steps.
+Each order is a different model with its own exact log q: score with the order that drew.
 
 The network needs no time input: with an absorbing mask the conditionals do not depend on t
 (MDLM §3.2), only on which sites are visible.
@@ -72,13 +78,8 @@ class MaskedPath:
 
     @staticmethod
     def steps(sites: int, nfe: int | None) -> list[torch.Tensor]:
-        """The raster order cut into nfe steps (None: one site per step). Several sites per
-        step are taken strided (order[c::nfe]) so that sites revealed together lie apart."""
-        order = torch.arange(sites)
-        nfe = sites if nfe is None else nfe
-        if not 1 <= nfe <= sites:
-            raise ValueError(f"the number of steps must be in 1..{sites} (the sites), got {nfe}")
-        return [order[c::nfe] for c in range(nfe)]
+        """The raster order cut into nfe steps (None: one site per step)."""
+        return strided_steps(torch.arange(sites), nfe)
 
     @torch.no_grad()
     def sample(self, net, uniforms: torch.Tensor, shape: tuple[int, int], nfe: int | None = None,
@@ -86,8 +87,9 @@ class MaskedPath:
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Lattices (n, L, M) and, with one site per step, their exact log q (else None).
         `uniforms` (n, D): one U(0, 1) per sample and site, the inverse-CDF draw of that site,
-        so a sample does not depend on how the rows are batched. `steps` (instead of nfe): an
-        order whose steps the caller vouches for as exact (`sublattice_steps`)."""
+        so a sample does not depend on how the rows are batched. `steps` (instead of nfe): the
+        order to reveal in; its log q is returned, exact only where the caller knows the steps
+        to be (`order_steps` says which: one site per step, or `sublattice_steps`)."""
         n, sites = uniforms.shape
         x = torch.zeros(n, sites, dtype=torch.long, device=uniforms.device)
         masked = torch.ones(n, sites, dtype=torch.bool, device=uniforms.device)
@@ -148,3 +150,47 @@ def sublattice_steps(shape: tuple[int, int], reach: int) -> list[torch.Tensor]:
     flat = torch.arange(math.prod(shape)).reshape(shape)
     return [flat[(rows % spacing[0] == a) & (columns % spacing[1] == b)]
             for a in range(spacing[0]) for b in range(spacing[1])]
+
+
+ORDERS = ("raster", "sublattice", "random")
+
+
+def strided_steps(sequence: torch.Tensor, nfe: int | None) -> list[torch.Tensor]:
+    """A sequence of sites cut into nfe steps (None: one site per step). Several sites per
+    step are taken strided (sequence[c::nfe]) so that in raster order sites revealed together
+    lie apart."""
+    sites = len(sequence)
+    nfe = sites if nfe is None else nfe
+    if not 1 <= nfe <= sites:
+        raise ValueError(f"the number of steps must be in 1..{sites} (the sites), got {nfe}")
+    return [sequence[c::nfe] for c in range(nfe)]
+
+
+def random_sequence(sites: int, seed: int) -> torch.Tensor:
+    """The permutation of the random order: one per (sites, seed), never per lattice, so the
+    sampler stays one autoregressive model with an exact log q."""
+    return torch.randperm(sites, generator=torch.Generator().manual_seed(seed))
+
+
+def order_steps(order: str, shape: tuple[int, int], *, reach: int, seed: int = 0,
+                nfe: int | None = None) -> tuple[list[torch.Tensor], bool]:
+    """(steps, exact) of a named order on an L×M lattice: the sites revealed at each step, and
+    whether the sampler's log q is exact. raster / random: one site per step (exact) or, with
+    nfe < L·M, the sequence cut into nfe strided steps (drawn independently: not exact).
+    sublattice: `sublattice_steps(shape, reach)`, exact, its number of steps fixed by the
+    lattice and the reach, so nfe must be None or that number."""
+    if order == "sublattice":
+        steps = sublattice_steps(shape, reach)
+        if nfe is not None and nfe != len(steps):
+            raise ValueError(f"the sublattice order of a {shape[0]}x{shape[1]} lattice takes "
+                             f"{len(steps)} steps (network reach {reach}), got {nfe}")
+        return steps, True
+    sites = math.prod(shape)
+    if order == "raster":
+        sequence = torch.arange(sites)
+    elif order == "random":
+        sequence = random_sequence(sites, seed)
+    else:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    steps = strided_steps(sequence, nfe)
+    return steps, len(steps) == sites

@@ -61,7 +61,8 @@ def _autoregressive(s, lattice, conditioned: bool, generator) -> MaskedConvSpins
 
 def _masked(s, lattice, conditioned: bool, generator) -> MaskedLatticeSpins:
     values = lattice.from_states(torch.arange(lattice.num_states))
-    return MaskedLatticeSpins(values, s.channels, s.depth, conditioned, s.z2, generator, s.order)
+    return MaskedLatticeSpins(values, s.channels, s.depth, conditioned, s.z2, generator, s.order,
+                              s.order_seed)
 
 
 # --method name -> the model its config section describes
