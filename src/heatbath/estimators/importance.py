@@ -77,6 +77,16 @@ def forward_ess(log_w_on_target_samples) -> Estimate:
     return _fraction_estimate(value, stderr, n)
 
 
+def _values_and_log_weights(values, log_w) -> tuple[np.ndarray, np.ndarray]:
+    """(f, log w) as float64 vectors of one entry per sample (at least two), checked."""
+    lw = log_weights(log_w)
+    f = vector(values, "values", min_length=2)
+    if f.size != lw.size:
+        raise UserError(f"values and log_w need one entry per sample; got {f.size} values and "
+                        f"{lw.size} log-weights")
+    return f, lw
+
+
 def self_normalized(values, log_w, n_boot: int = 1000, seed: int = 0) -> Estimate:
     """Self-normalised estimate Σ wᵢ fᵢ / Σ wᵢ of E_target[f] from samples of q.
 
@@ -84,11 +94,7 @@ def self_normalized(values, log_w, n_boot: int = 1000, seed: int = 0) -> Estimat
     (fᵢ, wᵢ) pairs (`n_boot` replicates, `seed`), which follows the skew of the ratio estimator
     better than ± 1.96 stderr. The bootstrap stderr is kept in extra["bootstrap_stderr"].
     """
-    lw = log_weights(log_w)
-    f = vector(values, "values", min_length=2)
-    if f.size != lw.size:
-        raise UserError(f"values and log_w need one entry per sample; got {f.size} values and "
-                        f"{lw.size} log-weights")
+    f, lw = _values_and_log_weights(values, log_w)
     w = normalised_exp(lw)
     mean = float(np.sum(w * f) / np.sum(w))
     stderr = float(math.sqrt(np.sum(w**2 * (f - mean) ** 2)) / np.sum(w))
@@ -104,11 +110,7 @@ def self_normalized_variance(values, log_w, n_boot: int = 1000, seed: int = 0) -
     −2 E[f − μ] = 0). ci95: percentile bootstrap over the (fᵢ, wᵢ) pairs. Like every ratio
     estimator it is consistent, with an O(1/n) bias that the error bar does not include.
     """
-    lw = log_weights(log_w)
-    f = vector(values, "values", min_length=2)
-    if f.size != lw.size:
-        raise UserError(f"values and log_w need one entry per sample; got {f.size} values and "
-                        f"{lw.size} log-weights")
+    f, lw = _values_and_log_weights(values, log_w)
     w = normalised_exp(lw)
     w = w / w.sum()
     squares = (f - np.sum(w * f)) ** 2
