@@ -33,23 +33,25 @@ BETA_RANGE = (0.3, 0.5)
 BETAS = (0.3, K_CRITICAL, 0.5)
 
 
-def training_config(L: int, steps: int) -> EnergyRunConfig:
+def training_config(L: int, steps: int, warm_start: int = 0) -> EnergyRunConfig:
     config = EnergyRunConfig()
     config.target.spec = f"ising2d:L={L},beta=0.4"
     config.method.name, config.method.samples = "autoregressive", 100
     config.method.beta_range = list(BETA_RANGE)
     config.autoregressive.steps, config.autoregressive.z2 = steps, True
+    config.autoregressive.warm_start = warm_start
     return config
 
 
-def train(L: int, steps: int):
+def train(L: int, steps: int, warm_start: int = 0):
     started = time.perf_counter()
-    result, _ = run_method(training_config(L, steps))
+    result, _ = run_method(training_config(L, steps, warm_start))
     seconds = time.perf_counter() - started
     d = result.diagnostics
     log(f"trained on {L}x{L}: {steps} steps, {seconds:.0f} s, training ESS "
         f"{d['final_training_ess']:.3f}")
-    return result.model, {"seconds": seconds, "evals": d["training_energy_evals"],
+    warm = d.get("warm_start", {}).get("energy_evals", 0)
+    return result.model, {"seconds": seconds, "evals": d["training_energy_evals"] + warm,
                           "final_ess": d["final_training_ess"]}
 
 
@@ -130,13 +132,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default 3000; quick 50)")
     parser.add_argument("--samples", type=int, help="draws per cell (default 10000; quick 500)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warm-start", type=int, default=0,
+                        help="autoregressive.warm_start steps on heat-bath chains' lattices")
     args = parser.parse_args()
     threads = pin_threads()
     sizes = (8, 16) if args.quick else (8, 16, 32)
     steps = args.steps or (50 if args.quick else 3000)
     n = args.samples or (500 if args.quick else 10000)
     started = time.perf_counter()
-    model, training = train(args.train_L, steps)
+    model, training = train(args.train_L, steps, args.warm_start)
     cells = [cell(model, L, beta, n, training["evals"], args.seed)
              for L in sizes for beta in BETAS]
     total = time.perf_counter() - started
@@ -146,7 +150,8 @@ def main() -> None:
     header = (f"Trained once: `--method autoregressive` on ising2d L={args.train_L} with "
               f"method.beta_range={BETA_RANGE[0]},{BETA_RANGE[1]}, autoregressive.z2=true, "
               f"default net (3 layers, 16 channels, kernel 5), {steps} steps of 256 lattices, "
-              f"lr 1e-3 — {training['evals']:,} energy evaluations of "
+              f"lr 1e-3, warm start {args.warm_start} steps (method.temperatures chains' "
+              f"lattices; 0: none) — {training['evals']:,} energy evaluations of "
               f"{args.train_L}x{args.train_L} lattices in {training['seconds']:.0f} s; final "
               f"training ESS {training['final_ess']:.3f}. Then {n:,} weighted draws per cell "
               f"(seed {args.seed}; one estimate per cell, its stderr from the weights). AIS: "
@@ -163,7 +168,8 @@ def main() -> None:
     if args.quick:   # a smoke run: print only, keep the committed results
         print("\n\n".join([title, *sections]))
     else:
-        write_report("bench_spin_transfer", title, threads, sections)
+        suffix = "" if args.train_L == 8 else f"_train{args.train_L}"
+        write_report(f"bench_spin_transfer{suffix}", title, threads, sections)
 
 
 if __name__ == "__main__":

@@ -5,17 +5,18 @@ Two models, one contract (`sample(n, L, M, beta, generator)`, differentiable `lo
 beta)`), both running at any L×M: `autoregressive` is the masked-convolution model
 (`heatbath.nets.masked_conv`; ±1 spins, a site costs a few one-position convolutions);
 `masked` is the data half's masked lattice network and sampler (`heatbath.nets.masked_spins`;
-q states per site, a site costs a pass over the lattice). Either is trained from the energy
+q states per site, a step of its site order costs a pass over the lattice). Either is trained from the energy
 alone by reverse KL with the leave-one-out score-function gradient (`score_training`), then
 draws method.samples lattices with their exact log q. The weights log w = −βH(s) − log q(s)
-have E_q[w] = Z, so log Z, βF/N and every self-normalised observable are unbiased however far
-training got (the ESS says how far). With method.beta_range the model is conditioned on β and
+have E_q[w] = Z, so Z is unbiased and log Z, βF/N and every self-normalised observable are
+consistent however far training got (the ESS and the weights' Pareto k̂ say how far). With method.beta_range the model is conditioned on β and
 trained over the whole range at the target's J and h.
 
-With SECTION.warm_start the reverse-KL stage starts from a model fitted by maximum likelihood
-to heatbath's own MCMC lattices (`warm_start`). With SECTION.mcmc_steps (SECTION: the method's config section) the model is also the proposal of independence
-Metropolis–Hastings chains (`heatbath.mcmc.independence`): the run's result.json and
-`estimate --json` report them under "neural_mcmc" (acceptance, τ_int, chain means).
+SECTION is the method's config section. With SECTION.warm_start the reverse-KL stage starts
+from a model fitted by maximum likelihood to heatbath's own MCMC lattices (`warm_start`). With
+SECTION.mcmc_steps the model is also the proposal of independence Metropolis–Hastings chains
+(`heatbath.mcmc.independence`): the run's result.json and `estimate --json` report them under
+"neural_mcmc" (acceptance, τ_int, chain means).
 """
 
 from __future__ import annotations
