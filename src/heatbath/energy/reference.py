@@ -26,7 +26,7 @@ CONVENTION = ("free_energy_profiles.<name>.reference: the reference run's own be
               "the largest |z| over values both estimate with finite errors")
 
 
-def _same_target(run_dir: Path, target, ref_dir: Path, reference) -> None:
+def _same_target(target, ref_dir: Path, reference) -> None:
     if (reference.name, reference.params) != (target.name, target.params):
         raise UserError(f"--reference {ref_dir} samples {reference.name} "
                         f"{reference.params}, not this run's {target.name} {target.params}; "
@@ -61,7 +61,7 @@ def with_reference(report: dict, run_dir: Path, ref_dir: Path, target, seed: int
 
     ref_dir = Path(ref_dir)
     _, reference, _, _ = load_energy_run(ref_dir, "--reference (a run of the same target)")
-    _same_target(run_dir, target, ref_dir, reference)
+    _same_target(target, ref_dir, reference)
     profiles = report.get("free_energy_profiles")
     if not profiles:
         raise UserError(f"{run_dir} has no free-energy profiles to compare (spin lattices with "

@@ -16,6 +16,7 @@ from heatbath.core.runs import DTYPES
 from heatbath.energy.config import EnergyRunConfig, MethodSection
 from heatbath.energy.methods import METHODS, method_named
 from heatbath.energy.methods.flows import flow_net
+from heatbath.energy.methods.spin_models import section as spin_section
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
 from heatbath.paths.masked import ORDERS
@@ -158,8 +159,7 @@ def _check_beta_range(config: EnergyRunConfig, target) -> None:
 
 
 def _check_spin_model(config: EnergyRunConfig, target) -> None:
-    name = config.method.name
-    s = getattr(config, name)
+    name, s = config.method.name, spin_section(config)
     if name == "autoregressive" and s.kernel % 2 == 0:
         raise UserError(f"autoregressive.kernel must be odd (a centre site), got {s.kernel}")
     if name == "autoregressive" and target.num_states != 2:
