@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from heatbath.core.errors import TrainingDiverged, UserError
-from heatbath.core.optim import finite_step
+from heatbath.core.optim import BudgetCosine, finite_step
 from heatbath.estimators.importance import kish_ess
 from heatbath.flows.fab import FabAnnealing, FabObjective
 from heatbath.targets.base import EnergyTarget
@@ -115,7 +115,8 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
                progress: Callable[[int], None] | None = None, log_every: int = 50,
                max_grad_norm: float = 10.0, max_nonfinite: int = 20,
                lr_decay: bool = True, budget: int = 0) -> FlowTrainingLog:
-    """Adam on `objective`; with `lr_decay` the rate follows a cosine from lr to 0.
+    """Adam on `objective`; with `lr_decay` the rate follows a cosine from lr to 0 over the
+    steps or the budget, whichever runs out first (`core.optim.BudgetCosine`).
 
     `model` is a `Flow` or an `SNF`; `progress(done)` is called after every step. `annealing`
     (objective "fab" only) sets the AIS run of every step. `budget` (0: none) stops training
@@ -126,8 +127,7 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
     if samples is not None:
         samples = samples.to(dtype=next(model.parameters()).dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if lr_decay
-                else None)
+    schedule = BudgetCosine(optimizer, steps, budget) if lr_decay else None
     fab = (FabObjective(model, target, annealing, batch_size, generator)
            if objective == "fab" else None)
     evals_before = target.energy_evals
@@ -147,7 +147,7 @@ def train_flow(model, target: EnergyTarget, *, steps: int, batch_size: int = 256
             if fab is not None:
                 fab.after_update()
             if schedule is not None:   # a skipped step does not advance the schedule
-                schedule.step()
+                schedule.step(target.energy_evals - evals_before)
         else:
             skipped += 1
             if skipped > max_nonfinite:

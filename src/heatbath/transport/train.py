@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from heatbath.core.errors import TrainingDiverged
-from heatbath.core.optim import finite_step
+from heatbath.core.optim import BudgetCosine, finite_step
 from heatbath.estimators.importance import kish_ess
 from heatbath.transport.losses import log_variance_loss, pinn_loss
 from heatbath.transport.path import AnnealedPath
@@ -92,12 +92,13 @@ def train_transport(path: AnnealedPath, drift: torch.nn.Module, settings: Transp
                     step_size: float,
                     generator: torch.Generator, dtype: torch.dtype = torch.float64,
                     log_every: int = 50) -> TrainingLog:
-    """Adam with a cosine rate on `settings.objective`; see the module docstring."""
+    """Adam on `settings.objective` with a cosine rate that reaches 0 where the steps or the
+    budget run out (`core.optim.BudgetCosine`); see the module docstring."""
     if settings.objective not in OBJECTIVES:
         raise ValueError(f"unknown transport objective {settings.objective!r}")
     parameters = list(drift.parameters())
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
+    schedule = BudgetCosine(optimizer, settings.steps, settings.budget)
     buffer, log, window = WalkBuffer(settings.buffer), TrainingLog(), []
     per_simulation = (settings.batch_size + _explored(settings)) * (path.steps + 1)
     started = path.target.energy_evals
@@ -113,7 +114,7 @@ def train_transport(path: AnnealedPath, drift: torch.nn.Module, settings: Transp
         loss = _loss(settings, path, drift, buffer, step_size, generator)
         if finite_step(optimizer, parameters, loss, MAX_GRAD_NORM):
             window.append(float(loss.detach()))
-            schedule.step()
+            schedule.step(path.target.energy_evals - started)
         else:
             log.skipped_steps += 1
             if log.skipped_steps > MAX_NONFINITE:

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from heatbath.core.errors import TrainingDiverged
-from heatbath.core.optim import finite_step
+from heatbath.core.optim import BudgetCosine, finite_step
 from heatbath.estimators.importance import kish_ess
 from heatbath.flows.training import FlowTrainingLog
 
@@ -63,8 +63,9 @@ def train_reverse_kl(model, shape: tuple[int, int], energy: Callable[[torch.Tens
                      betas: TrainingBetas, *, steps: int, batch_size: int, lr: float,
                      generator: torch.Generator, budget: int = 0,
                      log_every: int | None = None) -> FlowTrainingLog:
-    """Adam (cosine decay from lr to 0) on KL(q‖p_β) for a model with `sample(n, L, M, beta,
-    generator)` and `log_prob(spins, beta)`; `energy` is H without β (B, L, M) -> (B,).
+    """Adam (cosine decay from lr to 0 over the steps or the budget, whichever runs out first)
+    on KL(q‖p_β) for a model with `sample(n, L, M, beta, generator)` and
+    `log_prob(spins, beta)`; `energy` is H without β (B, L, M) -> (B,).
 
     Every step evaluates H on batch_size lattices; `budget` (0: none) stops training before a
     step would take those evaluations past it. The log's loss is mean f / N (the variational
@@ -73,7 +74,7 @@ def train_reverse_kl(model, shape: tuple[int, int], energy: Callable[[torch.Tens
     L, M = shape
     log_every = log_every or max(1, steps // 100)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    schedule = BudgetCosine(optimizer, steps, budget)
     logged_steps, losses, ess, window = [], [], [], []
     skipped, evals, budget_reached = 0, 0, False
     model.train()
@@ -88,7 +89,7 @@ def train_reverse_kl(model, shape: tuple[int, int], energy: Callable[[torch.Tens
         evals += batch_size
         if finite_step(optimizer, list(model.parameters()), loo_surrogate(log_q, f),
                        MAX_GRAD_NORM):
-            schedule.step()
+            schedule.step(evals)
             window.append(float(f.mean()) / (L * M))
         else:
             skipped += 1
