@@ -2,7 +2,8 @@
 at other sizes and temperatures; ESS(L, β) and βF/N against Kaufman, beside AIS.
 
 The model (`--method autoregressive`, method.beta_range, z2 symmetry) is trained on L×L at
-β ∈ [0.3, 0.5]; then, at each L ∈ {8, 16, 32} and β ∈ {0.3, β_c, 0.5}, n weighted lattices are
+β ∈ [0.3, 0.5] (--beta-range; issue 9's range bench trains on [0.2, 0.8]); then, at each
+L ∈ {8, 16, 32} and β ∈ {0.3, β_c, 0.5} (--sizes, --betas), n weighted lattices are
 drawn from it — what `heatbath sample RUN --target ising2d:L=,beta= --out NEW` does — and βF/N
 is estimated by importance weights. AIS (heat-bath moves from β = 0, the settings of
 bench_ising_free_energy.py) estimates the same βF/N at two budgets: the draw's own evaluations
@@ -11,6 +12,7 @@ charged to every cell). One energy of one configuration, or one sweep of one, co
 evaluation, whatever the lattice size.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_spin_transfer.py [--quick]
+        [--train-L 16] [--beta-range 0.2,0.8] [--betas 0.2,0.3,c,0.6] [--sizes 16]
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ BETA_RANGE = (0.3, 0.5)
 BETAS = (0.3, K_CRITICAL, 0.5)
 
 
-def training_config(L: int, steps: int, warm_start: int = 0) -> EnergyRunConfig:
+def training_config(L: int, steps: int, warm_start: int = 0,
+                    beta_range: tuple[float, float] = BETA_RANGE) -> EnergyRunConfig:
     config = EnergyRunConfig()
     config.target.spec = f"ising2d:L={L},beta=0.4"
     config.method.name, config.method.samples = "autoregressive", 100
-    config.method.beta_range = list(BETA_RANGE)
+    config.method.beta_range = list(beta_range)
     config.autoregressive.steps, config.autoregressive.z2 = steps, True
     config.autoregressive.warm_start = warm_start
     return config
 
 
-def train(L: int, steps: int, warm_start: int = 0):
+def train(L: int, steps: int, warm_start: int = 0, beta_range=BETA_RANGE):
     started = time.perf_counter()
-    result, _ = run_method(training_config(L, steps, warm_start))
+    result, _ = run_method(training_config(L, steps, warm_start, beta_range))
     seconds = time.perf_counter() - started
     d = result.diagnostics
     log(f"trained on {L}x{L}: {steps} steps, {seconds:.0f} s, training ESS "
@@ -134,21 +137,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm-start", type=int, default=0,
                         help="autoregressive.warm_start steps on heat-bath chains' lattices")
+    parser.add_argument("--beta-range", default=f"{BETA_RANGE[0]},{BETA_RANGE[1]}",
+                        help="the trained range LO,HI (method.beta_range)")
+    parser.add_argument("--betas", help="comma-separated betas to draw at (default 0.3, "
+                                        "beta_c, 0.5); 'c' stands for beta_c")
+    parser.add_argument("--sizes", help="comma-separated L to draw at (default 8,16,32)")
     args = parser.parse_args()
+    beta_range = tuple(float(b) for b in args.beta_range.split(","))
+    betas = (tuple(K_CRITICAL if b == "c" else float(b) for b in args.betas.split(","))
+             if args.betas else BETAS)
     threads = pin_threads()
-    sizes = (8, 16) if args.quick else (8, 16, 32)
+    sizes = (tuple(int(L) for L in args.sizes.split(",")) if args.sizes
+             else (8, 16) if args.quick else (8, 16, 32))
     steps = args.steps or (50 if args.quick else 3000)
     n = args.samples or (500 if args.quick else 10000)
     started = time.perf_counter()
-    model, training = train(args.train_L, steps, args.warm_start)
+    model, training = train(args.train_L, steps, args.warm_start, beta_range)
     cells = [cell(model, L, beta, n, training["evals"], args.seed)
-             for L in sizes for beta in BETAS]
+             for L in sizes for beta in betas]
     total = time.perf_counter() - started
     title = (f"Ising transfer: one beta-conditioned autoregressive model trained on "
              f"{args.train_L}x{args.train_L}, drawn at L = {', '.join(map(str, sizes))} "
              f"(1 thread)")
     header = (f"Trained once: `--method autoregressive` on ising2d L={args.train_L} with "
-              f"method.beta_range={BETA_RANGE[0]},{BETA_RANGE[1]}, autoregressive.z2=true, "
+              f"method.beta_range={beta_range[0]},{beta_range[1]}, autoregressive.z2=true, "
               f"default net (3 layers, 16 channels, kernel 5), {steps} steps of 256 lattices, "
               f"lr 1e-3, warm start {args.warm_start} steps (method.temperatures chains' "
               f"lattices; 0: none) — {training['evals']:,} energy evaluations of "
@@ -163,12 +175,14 @@ def main() -> None:
               f"effectively infinite and neither the estimate nor its stderr can be trusted. "
               f"Whole script: {total / 60:.1f} min.")
     sections = [header, "## ESS fraction of the transferred draws, ESS(L, beta)",
-                ess_table(cells, sizes, BETAS), "## beta F/N against Kaufman, beside AIS",
+                ess_table(cells, sizes, betas), "## beta F/N against Kaufman, beside AIS",
                 comparison_table(cells)]
     if args.quick:   # a smoke run: print only, keep the committed results
         print("\n\n".join([title, *sections]))
     else:
         suffix = "" if args.train_L == 8 else f"_train{args.train_L}"
+        if beta_range != BETA_RANGE:
+            suffix += f"_range{beta_range[0]:g}-{beta_range[1]:g}"
         write_report(f"bench_spin_transfer{suffix}", title, threads, sections)
 
 

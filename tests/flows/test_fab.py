@@ -50,7 +50,7 @@ def test_ais_weights_estimate_the_normaliser_of_p_squared_over_q():
 def test_fab_training_covers_separated_modes():
     target = four_modes(a=4.0, std=0.5)
     flow = Flow(2, layers=4, hidden=32, scale=4.0)
-    log = train_flow(flow, target, steps=150, batch_size=128, lr=3e-3, objective="fab",
+    log = train_flow(flow, target, steps=90, batch_size=128, lr=3e-3, objective="fab",
                      annealing=hmc_annealing(4, 0.3), generator=torch.Generator().manual_seed(0),
                      log_every=50)
     assert log.skipped_steps == 0 and all(math.isfinite(e) for e in log.ess)
@@ -102,9 +102,9 @@ def test_fab_with_a_replay_buffer_covers_modes_with_fewer_evaluations():
     flow = Flow(2, layers=4, hidden=32, scale=4.0)
     annealing = FabAnnealing(linear_betas(4).double(), MCMCMove(HMC, HMCParams(0.3, 3), 1),
                              buffer=4096, updates=4)
-    log = train_flow(flow, target, steps=300, batch_size=128, lr=3e-3, objective="fab",
+    log = train_flow(flow, target, steps=180, batch_size=128, lr=3e-3, objective="fab",
                      annealing=annealing, generator=torch.Generator().manual_seed(0),
-                     log_every=100)
-    unbuffered_evals = 300 * 128 * 4 * 4     # 300 AIS runs of 128 × 4 steps × (1 + 3 leapfrog)
+                     log_every=60)
+    unbuffered_evals = 180 * 128 * 4 * 4     # 180 AIS runs of 128 × 4 steps × (1 + 3 leapfrog)
     assert log.skipped_steps == 0 and log.energy_evals < 0.5 * unbuffered_evals
     covers_log_z(flow, target, min_ess=0.3)
