@@ -11,6 +11,9 @@ Columns (pinned definitions):
 * energy W2: exact 1-D Wasserstein-2 (not squared) between the energies of the method's
   unweighted samples and of the reference samples, in kT.
 * distance W2: the same between the pooled interparticle-distance histograms.
+* floors (in the title): the same two W2s between the reference's own halves (its first half
+  of chains against the second, so the halves are independent): what sampling noise alone
+  gives at half the reference's size; a model's W2 cannot be read below it.
 * energy evals: configurations whose energy was computed (training data, annealing, weights).
 
 The reference is HMC: `REFERENCE_CHAINS` chains of `REFERENCE_STEPS` steps after burn-in,
@@ -67,6 +70,15 @@ def reference(target: str, quick: bool):
     return result.x, result.energy, energy_mean
 
 
+def floors(ref) -> tuple[float, float]:
+    """Energy and distance W2 between the reference's two halves of chains (chain-major rows)."""
+    x, energy = ref[0], ref[1]
+    half = len(energy) // 2
+    step = max(1, half // 5000)
+    return (energy_w2(energy[:half], energy[half:]).value,
+            distance_w2(x[:half:step], x[half::step]).value)
+
+
 def row(label: str, result, seconds: float, evals: int, ref) -> dict:
     ref_x, ref_energy, ref_mean = ref
     lw = result.log_w.double().numpy()
@@ -107,9 +119,11 @@ def main() -> None:
                                             {**settings, "method.samples": samples}))
         rows.append(row(label, result, time.perf_counter() - started,
                         problem.energy_evals(), ref))
+    energy_floor, distance_floor = floors(ref)
     title = (f"{args.target}: Boltzmann generators on the zero-CoM subspace, {samples} samples "
              f"each, against HMC reference <U> = {ref[2].value:.3f} ± {ref[2].stderr:.3f} "
-             f"({threads} thread)")
+             f"({len(ref[1])} samples; floors between its halves: energy W2 {energy_floor:.3f}, "
+             f"distance W2 {distance_floor:.4f}; {threads} thread)")
     text = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     if args.quick:
         print(f"{title}\n\n{text}")
