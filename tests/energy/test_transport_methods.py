@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from heatbath.core.optim import BudgetCosine
 from heatbath.core.settings import set_value
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.fit import run_method
@@ -65,12 +66,25 @@ def test_particles_walk_on_the_zero_com_subspace_with_the_egnn():
               "transport__step_size": 0.05}),
     ("flow", {"flow__steps": 500, "flow__layers": 2, "flow__hidden": 8, "flow__batch_size": 32}),
 ])
-def test_budget_stops_training_before_it_is_exceeded(method, settings):
+def test_budget_stops_training_before_it_is_exceeded(method, settings, monkeypatch):
+    schedules = []
+
+    class Recorded(BudgetCosine):   # the trainer's own schedule, kept for the check below
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            schedules.append(self)
+
+    trainer = "heatbath.transport.train" if method == "cmcd" else "heatbath.flows.training"
+    monkeypatch.setattr(f"{trainer}.BudgetCosine", Recorded)
     config = config_for("gaussian:dim=2", method, method__budget=3000, method__samples=100,
                         **settings)
     result, _ = run_method(config)
     assert result.diagnostics["budget_reached"]
     assert 0 < result.diagnostics["training_energy_evals"] <= 3000
+    # The budget, not the 500 steps, set the decay: the last rate is within 3 % of zero.
+    (schedule,) = schedules
+    assert schedule.taken < 500
+    assert schedule.optimizer.param_groups[0]["lr"] < 0.03 * schedule.base[0]
     if method == "cmcd":
         # 16 + 8 exploring walks of 10 states per simulation: 12 simulations fit in 3000.
         assert result.diagnostics["training_energy_evals"] == 12 * 24 * 10

@@ -43,10 +43,15 @@ def test_noise_covariance_matches_van_loans_exponential_at_30_digits(name):
     # Van Loan (1978), exp(b·[[−A, D], [0, Aᵀ]]) = [[·, G], [0, F]] gives Q = Fᵀ·G, here with
     # mpmath's matrix exponential at 30 digits (a quadrature of the integrand took 100× longer).
     process = PROCESS_CASES[name]
-    mpmath.mp.dps = 30
-    a, d = process.a.tolist(), process.d.tolist()
     got = noise_covariance(process.a, process.d, torch.tensor(LENGTHS[1:], dtype=torch.float64))
     for b, value in zip(LENGTHS[1:], got):
+        reference = _van_loan_covariance(process.a.tolist(), process.d.tolist(), b)
+        assert np.abs(value.numpy() - reference).max() < 1e-10 * np.abs(reference).max()
+
+
+def _van_loan_covariance(a, d, b: float) -> np.ndarray:
+    """Q(b) from exp(b·[[−A, diag d], [0, Aᵀ]]) at 30 digits (restored afterwards)."""
+    with mpmath.workdps(30):
         block = mpmath.matrix(4, 4)
         for i in range(2):
             block[i, 2 + i] = d[i] * b
@@ -54,8 +59,7 @@ def test_noise_covariance_matches_van_loans_exponential_at_30_digits(name):
                 block[i, j], block[2 + i, 2 + j] = -a[i][j] * b, a[j][i] * b
         exponential = mpmath.expm(block)
         q = exponential[2:4, 2:4].T * exponential[0:2, 2:4]
-        reference = np.array([[float(q[i, j]) for j in range(2)] for i in range(2)])
-        assert np.abs(value.numpy() - reference).max() < 1e-10 * np.abs(reference).max()
+        return np.array([[float(q[i, j]) for j in range(2)] for i in range(2)])
 
 
 @pytest.mark.parametrize("name", sorted(PROCESS_CASES))
