@@ -46,7 +46,8 @@ def training_config(L: int, steps: int, warm_start: int = 0,
     return config
 
 
-def train(L: int, steps: int, warm_start: int = 0, beta_range=BETA_RANGE):
+def train(L: int, steps: int, warm_start: int = 0,
+          beta_range: tuple[float, float] = BETA_RANGE):
     started = time.perf_counter()
     result, _ = run_method(training_config(L, steps, warm_start, beta_range))
     seconds = time.perf_counter() - started

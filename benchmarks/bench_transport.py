@@ -206,7 +206,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(LABELS),
                         help="comma-separated subset of " + ", ".join(LABELS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a transport or flow.* setting for this run (exploration only)")
+                        help="override a transport or flow.* setting for this run "
+                             "(exploration only)")
     args = parser.parse_args()
     for item in args.set:
         key, value = item.split("=", 1)
@@ -217,7 +218,8 @@ def main() -> None:
         rows = run(target, args.quick, args.methods.split(","))
         title = (f"{target}: log Z and ESS at a budget of {BUDGET:,} target evaluations per "
                  f"estimate, training included ({ESTIMATES} estimates of {ESTIMATE_SAMPLES} "
-                 f"samples, the flow's of {DRAWS['flow']:,}; exact log Z {build_target(target).exact.log_z:.7f}; 1 thread)")
+                 f"samples, the flow's of {DRAWS['flow']:,}; exact log Z "
+                 f"{build_target(target).exact.log_z:.7f}; 1 thread)")
         table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
         if args.quick or args.set or args.methods != ",".join(LABELS):
             print(f"{title}\n\n{table}")   # a smoke or exploration run: keep the committed table
