@@ -10,7 +10,9 @@ Columns (pinned definitions):
   standard error (≤ 3 is agreement).
 * energy W2: exact 1-D Wasserstein-2 (not squared) between the energies of the method's
   unweighted samples and of the reference samples, in kT.
-* distance W2: the same between the pooled interparticle-distance histograms.
+* energy W2 reweighted: the same W2 with the method's samples as the self-normalised weighted
+  empirical distribution Σ w_i δ(U_i) (what its unbiased estimates average over).
+* distance W2: the same between the pooled interparticle-distance histograms (unweighted).
 * floors (in the title): the same two W2s between the reference's own halves (its first half
   of chains against the second, so the halves are independent): what sampling noise alone
   gives at half the reference's size; a model's W2 cannot be read below it.
@@ -35,6 +37,7 @@ from heatbath.estimators import chain_mean_estimate, distance_w2, energy_w2, kis
 from heatbath.estimators.importance import self_normalized
 
 REFERENCE_CHAINS, REFERENCE_STEPS = 128, 3000
+FAB_BUDGET = 500_000   # energy evaluations of FAB's training (its AIS runs)
 
 
 def config(target: str, method: str, settings: dict) -> EnergyRunConfig:
@@ -49,10 +52,16 @@ def methods(quick: bool) -> dict[str, tuple[str, dict]]:
     cnf_steps, flow_steps, anneal = (100, 100, 20) if quick else (3000, 3000, 200)
     cnf = {"cnf.steps": cnf_steps, "cnf.coupling": "ot", "cnf.rtol": 1e-4, "cnf.atol": 1e-4,
            "method.chains": 64, "method.steps": 200, "method.burn_in": 200}
+    # FAB as bench_transport runs it (α = 2 + AIS with HMC, replay buffer), capped by evaluations
+    fab = {"flow.objective": "fab", "flow.layers": 8, "flow.hidden": 64, "flow.batch_size": 128,
+           "flow.fab_steps": 4, "flow.fab_updates": 16, "flow.steps": 100_000,
+           "method.kernel": "hmc", "method.n_leapfrog": 3, "method.dtype": "float32",
+           "method.budget": 20_000 if quick else FAB_BUDGET}
     return {
         "CNF (EGNN, flow matching on heatbath's MCMC, OT)": ("cnf", cnf),
         "coupling flow on flattened CoM-free coordinates (reverse KL)":
             ("flow", {"flow.steps": flow_steps, "flow.hidden": 64, "method.dtype": "float32"}),
+        "coupling flow on flattened CoM-free coordinates (FAB, energy only)": ("flow", fab),
         "AIS (HMC)": ("ais", {"method.steps": anneal, "method.kernel": "hmc",
                               "method.n_leapfrog": 3}),
         "SMC (HMC)": ("smc", {"method.steps": anneal, "method.kernel": "hmc",
@@ -96,6 +105,8 @@ def row(label: str, result, seconds: float, evals: int, ref) -> dict:
         "log Z (subspace)": "—" if log_z is None else f"{log_z.value:.3f} ± {log_z.stderr:.3f}",
         "⟨U⟩": f"{energy.value:.3f} ± {energy.stderr:.3f}", "|Δ⟨U⟩|/σ": f"{z:.1f}",
         "energy W2": f"{energy_w2(result.energy, ref_energy).value:.3f}",
+        "energy W2 reweighted": "—" if not weighted else
+        f"{energy_w2(result.energy, ref_energy, log_weights_a=lw).value:.3f}",
         "distance W2": f"{distance_w2(result.x, ref_x[::max(1, len(ref_x) // 5000)]).value:.4f}",
         "energy evals": evals, "wall s": f"{seconds:.0f}",
     }

@@ -79,8 +79,10 @@ def test_cnf_run_redraws_weighted_particles_and_reports_energy_w2(cli, tmp_path)
                 "--quiet"])[0] == 0
     code, stdout, _ = cli(["estimate", out, "--json"])
     report = json.loads(stdout)
-    assert code == 0 and {"ess", "energy", "log_z", "energy_w2"} <= set(report)
+    assert code == 0 and {"ess", "energy", "log_z", "energy_w2",
+                          "energy_w2_reweighted"} <= set(report)
     assert "W2 (not squared" in report["conventions"]["energy_w2"]
+    assert "reweighted" in report["conventions"]["energy_w2_reweighted"]
     assert "zero-centre-of-mass" in report["measure"] and "distance_w2" in report
     page = (out / "report.html").read_text()
     assert "pair distances: raw, reweighted and reference" in page

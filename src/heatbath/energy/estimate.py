@@ -50,6 +50,9 @@ ENERGY_CONVENTIONS = {
     "energy_w2": "W2 (not squared; W2^2 in extra.w2_squared) between the energies of the "
                  "method's unweighted samples and those of the training samples it drew from "
                  "the energy, kT; exact 1-D Wasserstein-2 of the empirical distributions",
+    "energy_w2_reweighted": "the same W2 with the method's samples reweighted: their "
+                            "self-normalised importance weights make a weighted empirical "
+                            "distribution of U (extra.kish_ess its effective size), kT",
     "distance_w2": "W2 (not squared) between the pooled interparticle-distance histograms "
                    "(all pairs i<j) of the unweighted samples and of up to 5000 training "
                    "samples, in the target's length unit",
@@ -128,6 +131,7 @@ class EnergyEstimates:
     unadjusted_kernel: str | None = None
     measure: str = ""                         # the state space's measure that Z refers to
     energy_w2: Estimate | None = None         # vs the training samples' energies (cnf)
+    energy_w2_reweighted: Estimate | None = None   # the same after importance reweighting
     distance_w2: Estimate | None = None       # vs their pair distances (cnf on particles)
     profiles: dict | None = None              # βF(m), βF(U/N): weighted spin-lattice runs
     neural_mcmc: dict | None = None           # the learned model as an independence proposal
@@ -138,7 +142,8 @@ class EnergyEstimates:
         if self.delta_log_z is not None:
             report["delta_log_z"] = {**self.delta_log_z.to_json(), "from_beta": self.from_beta}
         for key in ("log_z", "free_energy_per_site", "ess", "energy", "heat_capacity",
-                    "heat_capacity_per_site", "abs_magnetisation", "energy_w2", "distance_w2"):
+                    "heat_capacity_per_site", "abs_magnetisation", "energy_w2", "energy_w2_reweighted",
+                    "distance_w2"):
             if getattr(self, key) is not None:
                 report[key] = getattr(self, key).to_json()
         if self.exact:
@@ -198,7 +203,8 @@ def estimate_energy(target, x, log_w, energy, arrays: dict, stored: EnergyResult
             found["profiles"] = spin_profiles(target, m.reshape(chains, -1),
                                               energy.reshape(chains, -1), None)
     if "reference_energy" in arrays:
-        found.update(_reference_distances(target, x, energy, arrays, seed))
+        weights = log_w if stored.weighted else None
+        found.update(_reference_distances(target, x, energy, weights, arrays, seed))
     return _typed(target, found, log_z, tail, len(log_w), stored.diagnostics)
 
 
@@ -222,11 +228,16 @@ def spin_profiles(target, m: torch.Tensor, energy: torch.Tensor,
     return out
 
 
-def _reference_distances(target, x, energy, arrays: dict, seed: int) -> dict:
-    """W2s between the unweighted samples and the training samples a learned sampler drew."""
+def _reference_distances(target, x, energy, log_w, arrays: dict, seed: int) -> dict:
+    """W2s between the samples (unweighted, and reweighted by log_w where the method has
+    weights) and the training samples a learned sampler drew."""
     from heatbath.estimators.particles import distance_w2, energy_w2
 
-    out = {"energy_w2": energy_w2(energy, arrays["reference_energy"], seed=seed)}
+    reference = arrays["reference_energy"]
+    out = {"energy_w2": energy_w2(energy, reference, seed=seed)}
+    if log_w is not None:
+        out["energy_w2_reweighted"] = energy_w2(energy, reference, log_weights_a=log_w,
+                                                seed=seed)
     if target.space.kind == "centred_particles" and "reference_x" in arrays:
         out["distance_w2"] = distance_w2(torch.as_tensor(x), arrays["reference_x"], seed=seed)
     return out
@@ -261,6 +272,7 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         tail=tail, exact=exact, forward_ess=diagnostics.get("forward_ess"),
         unadjusted_kernel=diagnostics.get("unadjusted_kernel"), measure=target.space.measure,
         energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),
+        energy_w2_reweighted=found.get("energy_w2_reweighted"),
         profiles=found.get("profiles"), neural_mcmc=diagnostics.get("neural_mcmc"),
         latent_hmc=diagnostics.get("latent_hmc"))
 

@@ -124,6 +124,24 @@ def w2_squared_1d(sorted_x: torch.Tensor, sorted_y: torch.Tensor) -> torch.Tenso
     return (widths[:, None] * gap.pow(2)).sum(dim=0)
 
 
+def weighted_w2_squared_1d(values_x: torch.Tensor, weights_x: torch.Tensor,
+                           values_y: torch.Tensor, weights_y: torch.Tensor) -> torch.Tensor:
+    """Exact W2² between two weighted 1-D empirical distributions Σ w_i δ(v_i) (weights ≥ 0,
+    normalised here): the same integral of squared quantile gaps, on the merged grid of both
+    cumulative weights; each piece pairs the values whose cumulative interval holds its midpoint."""
+    sx, ix = torch.sort(values_x.to(torch.float64))
+    sy, iy = torch.sort(values_y.to(torch.float64))
+    cx = torch.cumsum(weights_x.to(torch.float64)[ix], 0)
+    cy = torch.cumsum(weights_y.to(torch.float64)[iy], 0)
+    cx, cy = cx / cx[-1], cy / cy[-1]
+    cuts = torch.unique(torch.cat([cx, cy]).clamp(max=1.0))
+    previous = torch.cat([cuts.new_zeros(1), cuts[:-1]])
+    middle = (previous + cuts) / 2
+    pick_x = torch.searchsorted(cx, middle).clamp(max=len(sx) - 1)
+    pick_y = torch.searchsorted(cy, middle).clamp(max=len(sy) - 1)
+    return ((cuts - previous) * (sx[pick_x] - sy[pick_y]).pow(2)).sum()
+
+
 def _unit_directions(dim: int, count: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(int(seed))
     directions = torch.randn(dim, count, generator=generator, dtype=torch.float64)

@@ -3,7 +3,10 @@
 * `energy_w2(energies_a, energies_b)`: the exact 1-D Wasserstein-2 distance between the two
   empirical energy distributions, W2 = (∫_0^1 (F_a⁻¹(u) − F_b⁻¹(u))² du)^{1/2} (the sorted
   matching when the sizes agree). The value is W2, in energy units; W2² — what iDEM logs as
-  POT's `emd2_1d` with its default squared cost — is `extra["w2_squared"]`.
+  POT's `emd2_1d` with its default squared cost — is `extra["w2_squared"]`. With
+  `log_weights_a`, the first distribution is the reweighted one, Σ w_i δ(U_i) with
+  self-normalised w (a Boltzmann generator's samples after reweighting): the same W2 between
+  quantile functions, now of a weighted empirical CDF (`extra["kish_ess"]` is its Kish n_eff).
 * `distance_w2(xa, xb)`: the same W2 between the pooled histograms of all interparticle
   distances ‖x_i − x_j‖, i < j, of every configuration (N·P(P−1)/2 values per set).
 * `equivariant_emd(xa, xb)`: the exact earth mover's distance min_γ Σ_ij γ_ij C_ij over
@@ -30,7 +33,7 @@ import torch
 from heatbath.core.errors import UserError
 from heatbath.core.estimate import Estimate
 from heatbath.estimators._inputs import boot_count, finite_tensor
-from heatbath.estimators.distances import w2_squared_1d
+from heatbath.estimators.distances import w2_squared_1d, weighted_w2_squared_1d
 from heatbath.spaces.align import aligned_distance
 from heatbath.spaces.particles import pair_distances
 
@@ -71,12 +74,42 @@ def _pooled_w2(rows_a: torch.Tensor, rows_b: torch.Tensor, n_boot: int, seed: in
                            "w2_squared_stderr": float(replicates.std()), "n_reference": m})
 
 
-def energy_w2(energies_a, energies_b, *, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
-    """Exact 1-D W2 between two energy samples; W2² in extra["w2_squared"] (module docstring)."""
+def energy_w2(energies_a, energies_b, *, log_weights_a=None, n_boot: int = N_BOOT,
+              seed: int = 0) -> Estimate:
+    """Exact 1-D W2 between two energy samples; W2² in extra["w2_squared"] (module docstring).
+    With `log_weights_a`, sample a is the self-normalised weighted distribution Σ w_i δ(U_i)."""
     boot_count(n_boot)
     a = _as_tensor(energies_a, "energies_a", ndim=1)
     b = _as_tensor(energies_b, "energies_b", ndim=1)
-    return _pooled_w2(a[:, None], b[:, None], n_boot, seed, "energy_w2")
+    if log_weights_a is None:
+        return _pooled_w2(a[:, None], b[:, None], n_boot, seed, "energy_w2")
+    return _weighted_w2(a, _normalised_weights(log_weights_a, len(a)), b, n_boot, seed)
+
+
+def _normalised_weights(log_weights, n: int) -> torch.Tensor:
+    lw = torch.as_tensor(log_weights, dtype=torch.float64)
+    if lw.shape != (n,) or torch.isnan(lw).any() or not torch.isfinite(lw).any():
+        raise UserError(f"log_weights_a must be {n} numbers, not NaN, at least one finite")
+    return torch.softmax(lw, 0)
+
+
+def _weighted_w2(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n_boot: int,
+                 seed: int) -> Estimate:
+    """Reweighted energy W2, bootstrap over (value, weight) pairs of a and over b."""
+    ones_b = torch.ones_like(b, dtype=torch.float64)
+    w2_sq = float(weighted_w2_squared_1d(a, w, b, ones_b))
+    generator = torch.Generator().manual_seed(int(seed))
+    replicates = []
+    for _ in range(n_boot):
+        ia = torch.randint(len(a), (len(a),), generator=generator)
+        ib = torch.randint(len(b), (len(b),), generator=generator)
+        replicates.append(weighted_w2_squared_1d(a[ia], w[ia], b[ib], ones_b))
+    replicates = torch.stack(replicates).clamp_min(0.0)
+    ess = float(1.0 / w.pow(2).sum())
+    return Estimate(w2_sq ** 0.5, float(replicates.sqrt().std()), len(a),
+                    extra={"metric": "energy_w2_reweighted", "w2_squared": w2_sq,
+                           "w2_squared_stderr": float(replicates.std()), "n_reference": len(b),
+                           "kish_ess": ess})
 
 
 def _check_configurations(xa, xb) -> tuple[torch.Tensor, torch.Tensor]:
