@@ -111,6 +111,8 @@ def test_reweighted_energy_w2_rejects_bad_weights():
         energy_w2([0.0, 1.0], [0.0, 1.0], log_weights_a=[0.0, float("nan")])
     with pytest.raises(UserError, match="log_weights_a"):
         energy_w2([0.0, 1.0], [0.0, 1.0], log_weights_a=[0.0])
+    with pytest.raises(UserError, match="log_weights_a"):
+        energy_w2([0.0, 1.0], [0.0, 1.0], log_weights_a=[0.0, float("inf")])
 
 
 # --- interparticle-distance W2 ---------------------------------------------------------------

@@ -88,8 +88,10 @@ def energy_w2(energies_a, energies_b, *, log_weights_a=None, n_boot: int = N_BOO
 
 def _normalised_weights(log_weights, n: int) -> torch.Tensor:
     lw = torch.as_tensor(log_weights, dtype=torch.float64)
-    if lw.shape != (n,) or torch.isnan(lw).any() or not torch.isfinite(lw).any():
-        raise UserError(f"log_weights_a must be {n} numbers, not NaN, at least one finite")
+    if (lw.shape != (n,) or torch.isnan(lw).any() or torch.isposinf(lw).any()
+            or not torch.isfinite(lw).any()):
+        raise UserError(f"log_weights_a must be {n} numbers below +inf, not NaN, at least one "
+                        f"finite")
     return torch.softmax(lw, 0)
 
 
