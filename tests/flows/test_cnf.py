@@ -10,7 +10,7 @@ from scipy import integrate
 from torch import nn
 
 from heatbath.energy import sample_energy
-from heatbath.flows.cnf import ContinuousFlow, data_scale
+from heatbath.flows.cnf import ContinuousFlow, data_scale, draw_batch
 from heatbath.spaces import CentredParticles, FreeSpace
 from heatbath.targets import build_target
 
@@ -99,3 +99,10 @@ def test_a_network_that_does_not_fit_the_space_is_refused_in_one_line(user_error
                 tmp_path / "r"], "cnf.net=mlp does not fit dw4", "egnn")
     user_error(["fit", "--target", "gmm40", "--method", "cnf", "--set", "cnf.net=egnn", "--out",
                 tmp_path / "r"], "cnf.net=egnn does not fit gmm40", "mlp or hollow")
+
+
+def test_draw_batch_shrinks_with_the_pair_grid_and_not_below_16():
+    assert draw_batch(FreeSpace((8,))) == 1000
+    assert draw_batch(CentredParticles(4, 2)) == 1000
+    assert draw_batch(CentredParticles(13, 3)) == 40_000 // 169
+    assert draw_batch(CentredParticles(55, 3)) == 16
