@@ -142,8 +142,8 @@ class EnergyEstimates:
         if self.delta_log_z is not None:
             report["delta_log_z"] = {**self.delta_log_z.to_json(), "from_beta": self.from_beta}
         for key in ("log_z", "free_energy_per_site", "ess", "energy", "heat_capacity",
-                    "heat_capacity_per_site", "abs_magnetisation", "energy_w2", "energy_w2_reweighted",
-                    "distance_w2"):
+                    "heat_capacity_per_site", "abs_magnetisation", "energy_w2",
+                    "energy_w2_reweighted", "distance_w2"):
             if getattr(self, key) is not None:
                 report[key] = getattr(self, key).to_json()
         if self.exact:
