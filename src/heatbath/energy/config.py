@@ -126,6 +126,12 @@ class CNFSection:
     # independent | ot (minibatch optimal transport between noise and samples) |
     # equivariant_ot (particles: OT on distances after Hungarian + Kabsch alignment)
     coupling: str = "independent"
+    # how samples and their log q are drawn: dopri5 (the ODE's density, to rtol / atol, with
+    # the exact divergence) | euler | heun (cnf.nfe fixed steps; log q is the exact density of
+    # the samples that map returns, through its log|det Jacobian|: LJ13's stiff field took
+    # dopri5 260 evaluations at rtol 1e-4)
+    sampler: str = "dopri5"
+    nfe: int = setting(20, AT_LEAST_1)
     # dopri5 tolerances of the sampling ODE (which carries the exact divergence)
     rtol: float = setting(1e-5, POSITIVE)
     atol: float = setting(1e-5, POSITIVE)

@@ -106,11 +106,13 @@ def _check_lattice_flow(f, target) -> None:
 
 
 def _check_cnf(config: EnergyRunConfig, target) -> None:
+    from heatbath.flows.cnf import CNF_SAMPLERS
     from heatbath.generative.couplings import COUPLINGS
 
     c = config.cnf
     choice(c.data, ("mcmc", "pt", "smc", "exact"), "cnf.data")
     choice(c.coupling, COUPLINGS, "cnf.coupling")
+    choice(c.sampler, CNF_SAMPLERS, "cnf.sampler")
     _net_fits(c.net, target, "cnf.net")
     choice(c.dtype, DTYPES, "cnf.dtype")
     particles = target.space.kind == "centred_particles"

@@ -32,6 +32,8 @@ from heatbath.samplers.likelihood import TransportedSamples, transport_with_log_
 
 
 PAIR_ROWS = 40_000   # B·P² of one solve: B = 1000 for DW4 (P = 4), 236 for LJ13, 16 for LJ55
+# dopri5: the ODE's density (to its tolerance); the fixed-step maps: their samples' exact density
+CNF_SAMPLERS = ("dopri5", "euler", "heun")
 
 
 class ContinuousFlow(nn.Module):
@@ -57,21 +59,43 @@ class ContinuousFlow(nn.Module):
         return regression_loss(self.net, self.path, "velocity", self.path.sample(y1, t, z)).mean()
 
     def sample_and_log_q(self, n: int, generator: torch.Generator, *, rtol: float = 1e-5,
-                         atol: float = 1e-5, batch_size: int | None = None) -> TransportedSamples:
-        """n samples and their exact log q (w.r.t. the space's measure), without gradients,
-        solved `batch_size` at a time (default: `draw_batch(space)`)."""
+                         atol: float = 1e-5, batch_size: int | None = None,
+                         sampler: str = "dopri5", nfe: int = 20) -> TransportedSamples:
+        """n samples and their exact log q (w.r.t. the space's measure), solved `batch_size` at
+        a time (default: `draw_batch(space)`). `sampler` (`CNF_SAMPLERS`): dopri5 carries the
+        divergence along the adaptive ODE solve; euler / heun take `nfe` fixed steps and give
+        the density of the samples that map returns (`samplers.returned`)."""
         dtype = next(self.net.parameters()).dtype
         batch_size = batch_size or draw_batch(self.space)
+        if sampler == "dopri5":
+            moved = self._ode_draw(n, generator, rtol, atol, batch_size, dtype)
+        else:
+            moved = self._map_draw(n, generator, sampler, nfe, batch_size, dtype)
+        s = self.scale.to(dtype)
+        return TransportedSamples(moved.x * s, moved.log_q - self.space.dim * torch.log(s),
+                                  moved.nfe)
+
+    def _ode_draw(self, n, generator, rtol, atol, batch_size, dtype) -> TransportedSamples:
         parts, nfe = [], 0
         for start in range(0, n, batch_size):
             z = self.space.randn(min(batch_size, n - start), generator, dtype)
             moved = transport_with_log_q(self.field(), z, rtol=rtol, atol=atol)
             parts.append(moved)
             nfe = max(nfe, moved.nfe)
-        s = self.scale.to(dtype)
-        x = torch.cat([p.x for p in parts]) * s
-        log_q = torch.cat([p.log_q for p in parts]) - self.space.dim * torch.log(s)
-        return TransportedSamples(x, log_q, nfe)
+        return TransportedSamples(torch.cat([p.x for p in parts]),
+                                  torch.cat([p.log_q for p in parts]), nfe)
+
+    def _map_draw(self, n, generator, sampler, nfe, batch_size, dtype) -> TransportedSamples:
+        from heatbath.samplers import SamplerSettings, draw_samples
+
+        if sampler not in CNF_SAMPLERS:
+            raise ValueError(f"unknown CNF sampler '{sampler}'; choose one of "
+                             f"{', '.join(CNF_SAMPLERS)}")
+        seed = int(torch.randint(2 ** 62, (1,), generator=generator))
+        drawn = draw_samples(self.field(), n, self.space.event_shape,
+                             SamplerSettings(name=sampler, nfe=nfe), seed=seed,
+                             batch_size=batch_size, dtype=dtype, with_log_q=True)
+        return TransportedSamples(drawn.x, drawn.log_q.to(dtype), drawn.nfe)
 
 
 def draw_batch(space) -> int:

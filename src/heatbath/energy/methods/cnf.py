@@ -79,7 +79,9 @@ def to_model(space, z: torch.Tensor) -> torch.Tensor:
 def weighted_draw(flow: ContinuousFlow, problem_target, n: int, generator: torch.Generator,
                   config) -> dict[str, torch.Tensor]:
     """n flow samples in problem coordinates with log q, U (counted) and log w = −U − log q."""
-    drawn = flow.sample_and_log_q(n, generator, rtol=config.cnf.rtol, atol=config.cnf.atol)
+    c = config.cnf
+    drawn = flow.sample_and_log_q(n, generator, rtol=c.rtol, atol=c.atol, sampler=c.sampler,
+                                  nfe=c.nfe)
     dtype = DTYPES[config.method.dtype]
     x = drawn.x.to(dtype)
     x = flow.space.to_chart(x) if flow.space.kind == "centred_particles" else x
@@ -90,6 +92,15 @@ def weighted_draw(flow: ContinuousFlow, problem_target, n: int, generator: torch
     log_w = torch.where(torch.isfinite(energy), -energy - log_q,
                         torch.full_like(energy, -torch.inf))
     return {"x": x, "log_q": log_q, "energy": energy, "log_w": log_w, "nfe": drawn.nfe}
+
+
+def log_q_meaning(c) -> str:
+    """What the run's log q is, for its diagnostics."""
+    if c.sampler == "dopri5":
+        return (f"exact ODE density (exact divergence along the solve), dopri5 rtol={c.rtol:g}, "
+                f"atol={c.atol:g}")
+    return (f"exact density of the returned samples: {c.sampler} map with {c.nfe} evaluations, "
+            f"log p0(z) - log|det dPhi/dz| on the subspace")
 
 
 def run_cnf(problem: Problem) -> EnergyResult:
@@ -107,8 +118,7 @@ def run_cnf(problem: Problem) -> EnergyResult:
     drawn = weighted_draw(flow, problem.target, m.samples, problem.generator, problem.config)
     diagnostics = {"training_samples": len(samples), "training_energy_evals": evals_for_data,
                    "training_data": c.data, "net": net_kind(problem.config, space),
-                   "sampling_nfe": drawn["nfe"], "log_q": "exact (ODE with exact divergence, "
-                   f"dopri5 rtol={c.rtol:g}, atol={c.atol:g})"}
+                   "sampling_nfe": drawn["nfe"], "log_q": log_q_meaning(c)}
     return EnergyResult(drawn["x"], drawn["log_w"], drawn["energy"], True,
                         diagnostics=diagnostics, metrics=metrics, model=flow,
                         arrays={"log_q": drawn["log_q"], "reference_energy": reference,
