@@ -21,7 +21,8 @@ Columns (pinned definitions):
 The reference is HMC: `REFERENCE_CHAINS` chains of `REFERENCE_STEPS` steps after burn-in,
 thinned by 10; its ⟨U⟩ error bar comes from the spread of the chain means.
 
-    .venv/bin/python benchmarks/bench_particles.py [--target dw4|lj13] [--samples N] [--quick]
+    .venv/bin/python benchmarks/bench_particles.py [--target dw4|lj13|lj13_doubled]
+        [--samples N] [--skip cnf,...] [--quick]
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ from heatbath.estimators import chain_mean_estimate, distance_w2, energy_w2, kis
 from heatbath.estimators.importance import self_normalized
 
 REFERENCE_CHAINS, REFERENCE_STEPS = 128, 3000
-FAB_BUDGET = 500_000   # energy evaluations of FAB's training (its AIS runs)
+TRAINING_BUDGET = 500_000   # energy evaluations of FAB's, NETS's and CMCD's training
+# NETS / CMCD: the EGNN drift at the CNF's size class, 32 Langevin steps from the base (a draw
+# of 10⁴ samples then costs 330k evaluations)
+TRANSPORT = {"transport.hidden": 32, "transport.depth": 2, "transport.time_steps": 32,
+             "transport.steps": 1_000_000}
 
 
 def config(target: str, method: str, settings: dict) -> EnergyRunConfig:
@@ -56,12 +61,15 @@ def methods(quick: bool) -> dict[str, tuple[str, dict]]:
     fab = {"flow.objective": "fab", "flow.layers": 8, "flow.hidden": 64, "flow.batch_size": 128,
            "flow.fab_steps": 4, "flow.fab_updates": 16, "flow.steps": 100_000,
            "method.kernel": "hmc", "method.n_leapfrog": 3, "method.dtype": "float32",
-           "method.budget": 20_000 if quick else FAB_BUDGET}
+           "method.budget": 20_000 if quick else TRAINING_BUDGET}
+    transport = {**TRANSPORT, "method.budget": 20_000 if quick else TRAINING_BUDGET}
     return {
         "CNF (EGNN, flow matching on heatbath's MCMC, OT)": ("cnf", cnf),
         "coupling flow on flattened CoM-free coordinates (reverse KL)":
             ("flow", {"flow.steps": flow_steps, "flow.hidden": 64, "method.dtype": "float32"}),
         "coupling flow on flattened CoM-free coordinates (FAB, energy only)": ("flow", fab),
+        "NETS (EGNN drift, PINN loss, exact path weights)": ("nets", transport),
+        "CMCD (EGNN drift, log-variance loss, exact path weights)": ("cmcd", transport),
         "AIS (HMC)": ("ais", {"method.steps": anneal, "method.kernel": "hmc",
                               "method.n_leapfrog": 3}),
         "SMC (HMC)": ("smc", {"method.steps": anneal, "method.kernel": "hmc",
@@ -117,11 +125,17 @@ def main() -> None:
     parser.add_argument("--target", default="dw4", choices=["dw4", "lj13", "lj13_doubled"])
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated methods to leave out (cnf, flow, nets, cmcd, ais, "
+                             "smc; flow drops both coupling-flow rows)")
     args = parser.parse_args()
     threads = pin_threads()
     log("reference MCMC ...")
     ref = reference(args.target, args.quick)
-    table, samples = methods(args.quick), args.samples
+    skipped = set(filter(None, args.skip.split(",")))
+    table = {label: entry for label, entry in methods(args.quick).items()
+             if entry[0] not in skipped}
+    samples = args.samples
     rows = []
     for label, (method, settings) in table.items():
         log(f"{label} ...")
@@ -134,7 +148,8 @@ def main() -> None:
     title = (f"{args.target}: Boltzmann generators on the zero-CoM subspace, {samples} samples "
              f"each, against HMC reference <U> = {ref[2].value:.3f} ± {ref[2].stderr:.3f} "
              f"({len(ref[1])} samples; floors between its halves: energy W2 {energy_floor:.3f}, "
-             f"distance W2 {distance_floor:.4f}; {threads} thread)")
+             f"distance W2 {distance_floor:.4f}; {threads} thread)"
+             + (f"; left out: {args.skip}" if skipped else ""))
     text = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     if args.quick:
         print(f"{title}\n\n{text}")
