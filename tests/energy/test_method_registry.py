@@ -17,7 +17,9 @@ SMALL = {"method.samples": 64, "method.chains": 8, "method.steps": 20, "method.b
          "transport.updates": 2, "transport.time_steps": 6, "transport.points": 4,
          "autoregressive.steps": 3, "autoregressive.batch_size": 16, "autoregressive.layers": 1,
          "autoregressive.channels": 4, "autoregressive.kernel": 3, "masked.steps": 3,
-         "masked.batch_size": 8, "masked.channels": 4, "masked.depth": 1}
+         "masked.batch_size": 8, "masked.channels": 4, "masked.depth": 1, "idem.steps": 3,
+         "idem.hidden": 8, "idem.depth": 1, "idem.batch_size": 8, "idem.mc_samples": 4,
+         "idem.generate": 8, "idem.updates": 2, "idem.nfe": 4, "idem.refit_samples": 32}
 
 
 def small_config(name: str, spec: str) -> EnergyRunConfig:

@@ -57,6 +57,8 @@ def validate(config: EnergyRunConfig, target) -> None:
         _check_cnf(config, target)
     if m.name in ("nets", "cmcd"):
         _check_transport(config, target)
+    if m.name == "idem":
+        _check_idem(config, target)
     if m.name in ("autoregressive", "masked"):
         _check_spin_model(config, target)
     if m.budget and not method.budgeted:
@@ -140,6 +142,17 @@ def _net_fits(kind: str, target, where: str) -> None:
 def _check_transport(config: EnergyRunConfig, target) -> None:
     _net_fits(config.transport.net, target, "transport.net")
     choice(config.transport.dtype, DTYPES, "transport.dtype")
+
+
+def _check_idem(config: EnergyRunConfig, target) -> None:
+    """iDEM's own settings, and the refit flow's (it is `--method cnf`'s)."""
+    c = config.idem
+    _net_fits(c.net, target, "idem.net")
+    choice(c.dtype, DTYPES, "idem.dtype")
+    if not c.sigma_min < c.sigma_max:
+        raise UserError(f"idem.sigma_min must be below idem.sigma_max, got {c.sigma_min:g} and "
+                        f"{c.sigma_max:g}")
+    _check_cnf(config, target)
 
 
 def _check_beta_range(config: EnergyRunConfig, target) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from heatbath.energy.methods import cnf, flows, sampling, spin_models, transport
+from heatbath.energy.methods import cnf, flows, idem, sampling, spin_models, transport
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("cmcd", transport.run_transport, True, True, False, "transport.steps",
            "CMCD: annealed Langevin + a drift learned by the log-variance loss, exact path "
            "weights", transport.redraw, True),
+    Method("idem", idem.run_idem, True, True, True, "idem.steps",
+           "iDEM: a diffusion model trained from the energy alone (Monte-Carlo score "
+           "targets, replay buffer), weighted by a CNF refit to its samples, exact q",
+           idem.redraw, True),
     Method("autoregressive", spin_models.run_spin_model, True, False, True,
            "autoregressive.steps",
            "autoregressive masked-convolution model of ±1 spins (any L×M, optionally "

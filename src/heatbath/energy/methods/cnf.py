@@ -103,19 +103,27 @@ def log_q_meaning(c) -> str:
             f"log p0(z) - log|det dPhi/dz| on the subspace")
 
 
+def fit_and_draw(problem: Problem, samples: torch.Tensor, space):
+    """Step 2 and 3 of the module doc for any samples on `space` (the flow's coordinates):
+    the flow fitted to them, its training log, and method.samples fresh weighted draws."""
+    c = problem.config.cnf
+    flow_dtype = DTYPES[c.dtype]
+    flow = build_cnf(problem.config, space, data_scale(samples, space)).to(flow_dtype)
+    metrics = train_cnf(flow, samples.to(flow_dtype), steps=c.steps, batch_size=c.batch_size,
+                        lr=c.lr, coupling=c.coupling, generator=problem.generator)
+    drawn = weighted_draw(flow, problem.target, problem.config.method.samples,
+                          problem.generator, problem.config)
+    return flow, metrics, drawn
+
+
 def run_cnf(problem: Problem) -> EnergyResult:
-    c, m = problem.config.cnf, problem.config.method
+    c = problem.config.cnf
     samples, reference = _training_samples(problem)
     kept = torch.randperm(len(samples), generator=problem.generator)[:REFERENCE_KEPT]
     evals_for_data = problem.energy_evals()
     space = model_space(problem.target, problem.user_target)
-    flow_dtype = DTYPES[c.dtype]
-    x = to_model(space, samples.to(problem.dtype))
-    flow = build_cnf(problem.config, space, data_scale(x, space)).to(flow_dtype)
-    x = x.to(flow_dtype)
-    metrics = train_cnf(flow, x, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
-                        coupling=c.coupling, generator=problem.generator)
-    drawn = weighted_draw(flow, problem.target, m.samples, problem.generator, problem.config)
+    flow, metrics, drawn = fit_and_draw(problem, to_model(space, samples.to(problem.dtype)),
+                                        space)
     diagnostics = {"training_samples": len(samples), "training_energy_evals": evals_for_data,
                    "training_data": c.data, "net": net_kind(problem.config, space),
                    "sampling_nfe": drawn["nfe"], "log_q": log_q_meaning(c)}
