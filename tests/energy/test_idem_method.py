@@ -66,6 +66,7 @@ def test_fit_estimate_and_redraw_from_the_cli(cli, tmp_path):
     report = json.loads(report)
     assert {"log_z", "ess", "energy"} <= set(report) and report["energy_evals"] > 0
     assert "zero-centre-of-mass" in report["measure"]
+    assert "CNF refit" in report["weights"] and "weights" in report["conventions"]
     draws = [tmp_path / "a.npz", tmp_path / "b.npz"]
     for name in draws:
         assert cli(["sample", out, "-n", "12", "--seed", "3", "--out", name, "--quiet"])[0] == 0

@@ -79,3 +79,5 @@ def test_training_spends_batch_times_k_evaluations_per_step_and_stops_at_the_bud
     assert log.budget_reached and log.gradient_steps == 333 // 40   # 8 steps of 40
     assert log.evals == sum(counted) == 8 * 40 and all(n == 40 for n in counted)
     assert log.rounds == (log.gradient_steps - 1) // 3   # buffer refills between steps
+    # the log follows the budget, not the 50 steps it never reached
+    assert log.metrics and log.metrics[-1]["energy_evals"] == log.evals

@@ -81,6 +81,9 @@ ENERGY_CONVENTIONS = {
                   "'acceptance' after burn-in; 'tau_int', 'ess' and the chain means as in "
                   "neural_mcmc, in HMC trajectories; 'energy_evals' and 'force_evals' of U and "
                   "grad U, burn-in included; not used by the importance-weighted keys",
+    "weights": "what the importance weights are: the density or path measure q that w = "
+               "exp(-U)/q divides by (present where it is not the returned samples' own "
+               "density, e.g. idem: a CNF refit to the sampler's draws)",
     "unadjusted_kernel": "present when the MCMC kernel has no accept/reject (BAOAB): estimates "
                          "carry a step-size bias that the error bars do not include",
 }
@@ -136,6 +139,7 @@ class EnergyEstimates:
     profiles: dict | None = None              # βF(m), βF(U/N): weighted spin-lattice runs
     neural_mcmc: dict | None = None           # the learned model as an independence proposal
     latent_hmc: dict | None = None            # HMC in a flow's latent space
+    weights: str | None = None                # where log_w comes from (diagnostics' log_w)
 
     def to_json(self) -> dict:
         report = {}
@@ -160,6 +164,8 @@ class EnergyEstimates:
         for key in ("neural_mcmc", "latent_hmc"):
             if getattr(self, key) is not None:
                 report[key] = getattr(self, key)
+        if self.weights is not None:
+            report["weights"] = self.weights
         if self.unadjusted_kernel is not None:
             report["unadjusted_kernel"] = {
                 "kernel": self.unadjusted_kernel,
@@ -274,7 +280,7 @@ def _typed(target, found: dict, log_z, tail, n: int, diagnostics: dict) -> Energ
         energy_w2=found.get("energy_w2"), distance_w2=found.get("distance_w2"),
         energy_w2_reweighted=found.get("energy_w2_reweighted"),
         profiles=found.get("profiles"), neural_mcmc=diagnostics.get("neural_mcmc"),
-        latent_hmc=diagnostics.get("latent_hmc"))
+        latent_hmc=diagnostics.get("latent_hmc"), weights=diagnostics.get("log_w"))
 
 
 def estimate_energy_result(target, x, log_w, energy, arrays: dict, stored: EnergyResultRecord,

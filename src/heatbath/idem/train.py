@@ -85,9 +85,10 @@ def train_idem(field: Field, space, energy_and_force: EnergyAndForce, training: 
     optimizer = torch.optim.Adam(net.parameters(), lr=c.lr)
     schedule = BudgetCosine(optimizer, c.steps, c.budget)
     ema = EMA(net)
-    log_every = log_every or max(1, c.steps // 100)
-    metrics, window, evals, skipped, rounds, step = [], [], 0, 0, 0, 0
     per_step = c.batch_size * c.mc_samples
+    affordable = min(c.steps, c.budget // per_step) if c.budget else c.steps
+    log_every = log_every or max(1, affordable // 100)   # ~100 points whichever stops it
+    metrics, window, evals, skipped, rounds, step = [], [], 0, 0, 0, 0
     budget_reached = False
     net.train()
     for step in range(1, c.steps + 1):
