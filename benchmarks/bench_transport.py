@@ -61,13 +61,15 @@ TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.
              "manywell32": {"transport.hidden": 128, "transport.depth": 3,
                             "transport.lr": 1e-3, "transport.step_size": 0.05}}
 # iDEM: K = 20 Monte-Carlo draws per score target and 64 targets per step, so the budget buys
-# ~700 gradient steps (K = 100 with 128 targets would buy 70); σ_max 50 spans the modes' box
-# [-40, 40]². Trials at this budget: ESS 0.04 (K = 20, 64), 0.0005-0.0015 (K = 5 or 10, or 32
-# targets per step).
-# Its refit CNF draws by Heun's map at 20 evaluations, weighted by that map's exact density:
-# dopri5 took ~480 evaluations, 4 min per 10⁵-sample estimate.
-IDEM = {"idem.mc_samples": 20, "idem.batch_size": 64, "idem.sigma_max": 50.0,
-        "idem.steps": 100_000, "cnf.sampler": "heun", "cnf.nfe": 20}
+# ~700 gradient steps (K = 100 with 128 targets would buy 70); GMM-40 trials at this budget:
+# ESS 0.04 (K = 20, 64 targets), 0.0005-0.0015 (K = 5 or 10, or 32 targets). Its refit CNF
+# draws by Heun's map at 20 evaluations, weighted by that map's exact density (dopri5 took ~480
+# evaluations, 4 min per 10⁵-sample estimate). σ_max spans the modes: GMM-40's box [-40, 40]²,
+# ManyWell's wells at ±1.7 per coordinate.
+IDEM_SHARED = {"idem.mc_samples": 20, "idem.batch_size": 64, "idem.steps": 100_000,
+               "cnf.sampler": "heun", "cnf.nfe": 20}
+IDEM = {"gmm40": {**IDEM_SHARED, "idem.sigma_max": 50.0},
+        "manywell32": {**IDEM_SHARED, "idem.sigma_max": 5.0}}
 FAB = {"flow.layers": 8, "flow.hidden": 128, "flow.objective": "fab", "flow.batch_size": 128,
        "flow.fab_steps": 4, "flow.steps": 100_000, "method.kernel": "hmc",
        "method.n_leapfrog": HMC_LEAPFROG, "method.dtype": "float32"}
@@ -102,7 +104,7 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
     elif method == "flow":
         settings = {"flow.fab_updates": FAB_UPDATES[target], **FAB}   # --set wins
     elif method == "idem":
-        settings = dict(IDEM)
+        settings = dict(IDEM[target])
     else:
         settings = {"method.kernel": "hmc", "method.n_leapfrog": HMC_LEAPFROG,
                     "method.steps": annealing_steps(ESTIMATE_SAMPLES), "method.replicas": 8}
