@@ -77,10 +77,10 @@ def _seed(generator: torch.Generator) -> int:
 def train_idem(field: Field, space, energy_and_force: EnergyAndForce, training: IDEMTraining,
                generator: torch.Generator, log_every: int | None = None) -> IDEMLog:
     """Train `field.net` in place (see the module doc); `space` gives the noise's subspace."""
-    net, path, c = field.net, field.path, training
+    net, c = field.net, training
     dtype = next(net.parameters()).dtype
     noise = lambda shape: space.project(torch.randn(shape, generator=generator, dtype=dtype))
-    sigma_max = float(path.schedule.sigma(torch.zeros((), dtype=torch.float64)))
+    sigma_max = float(field.path.schedule.sigma(torch.zeros((), dtype=torch.float64)))
     buffer = sigma_max * noise((c.generate, *space.event_shape))
     optimizer = torch.optim.Adam(net.parameters(), lr=c.lr)
     schedule = BudgetCosine(optimizer, c.steps, c.budget)
@@ -96,18 +96,10 @@ def train_idem(field: Field, space, energy_and_force: EnergyAndForce, training: 
             budget_reached, step = True, step - 1
             break
         if step > 1 and (step - 1) % c.updates == 0:
-            net.eval()
-            fresh = draw(field, c.generate, space.event_shape, c.nfe, _seed(generator), dtype)
-            net.train()
-            buffer = torch.cat([buffer, fresh])[-c.buffer:]
+            buffer = _refilled(field, buffer, c, space.event_shape, generator)
             rounds += 1
-        x = buffer[torch.randint(len(buffer), (c.batch_size,), generator=generator)]
-        t = torch.rand(c.batch_size, generator=generator, dtype=torch.float64)
-        sigma = path.schedule.sigma(t).to(dtype)
-        x_t = x + sigma.reshape(-1, *([1] * (x.dim() - 1))) * noise(tuple(x.shape))
-        score = mc_score(energy_and_force, x_t, sigma, c.mc_samples, noise, c.max_score_norm)
+        loss = _batch_loss(field, buffer, c, energy_and_force, noise, generator)
         evals += per_step
-        loss = _regression(net, path, t.to(dtype), x_t, score, sigma)
         if finite_step(optimizer, list(net.parameters()), loss, MAX_GRAD_NORM):
             schedule.step(evals)
             ema.update(net)
@@ -124,6 +116,27 @@ def train_idem(field: Field, space, energy_and_force: EnergyAndForce, training: 
     ema.copy_to(net)
     net.eval()
     return IDEMLog(metrics, step, rounds, evals, budget_reached, skipped)
+
+
+def _refilled(field: Field, buffer: torch.Tensor, c: IDEMTraining, event_shape,
+              generator: torch.Generator) -> torch.Tensor:
+    """The buffer with `generate` fresh draws of the current model, the latest `buffer` kept."""
+    field.net.eval()
+    fresh = draw(field, c.generate, event_shape, c.nfe, _seed(generator), buffer.dtype)
+    field.net.train()
+    return torch.cat([buffer, fresh])[-c.buffer:]
+
+
+def _batch_loss(field: Field, buffer: torch.Tensor, c: IDEMTraining,
+                energy_and_force: EnergyAndForce, noise, generator) -> torch.Tensor:
+    """One step's loss: buffer points noised at σ(t), t ~ U(0, 1), regressed onto their
+    Monte-Carlo scores (batch_size · mc_samples evaluations)."""
+    x = buffer[torch.randint(len(buffer), (c.batch_size,), generator=generator)]
+    t = torch.rand(c.batch_size, generator=generator, dtype=torch.float64)
+    sigma = field.path.schedule.sigma(t).to(x.dtype)
+    x_t = x + sigma.reshape(-1, *([1] * (x.dim() - 1))) * noise(tuple(x.shape))
+    score = mc_score(energy_and_force, x_t, sigma, c.mc_samples, noise, c.max_score_norm)
+    return _regression(field.net, field.path, t.to(x.dtype), x_t, score, sigma)
 
 
 def _regression(net, path, t, x_t, score, sigma) -> torch.Tensor:
