@@ -55,11 +55,10 @@ IDEM_BUDGET = 100_000_000
 # ~2 h for 10⁴ samples on one thread), with a smaller EGNN, and a narrower drift for NETS /
 # CMCD. Trials (3000 steps, 10³ samples, one thread): EGNN 16 × 2 ESS 0.059 in 5 min; 32 × 3
 # ESS 0.13 in 13 min, but 10⁴ samples would take it past an hour.
-CLUSTER_SETTINGS = {"cnf": {"cnf.sampler": "heun", "cnf.nfe": 40, "cnf.hidden": 16,
-                            "cnf.depth": 2},
+CLUSTER_CNF = {"cnf.sampler": "heun", "cnf.nfe": 40, "cnf.hidden": 16, "cnf.depth": 2}
+CLUSTER_SETTINGS = {"cnf": CLUSTER_CNF,
                     "nets": {"transport.hidden": 16}, "cmcd": {"transport.hidden": 16},
-                    "idem": {"cnf.sampler": "heun", "cnf.nfe": 40, "cnf.hidden": 16,
-                             "cnf.depth": 2, "idem.sigma_max": 2.0}}
+                    "idem": {**CLUSTER_CNF, "idem.sigma_max": 2.0}}   # its refit is the CNF
 PER_TARGET = {"dw4": {}, "lj13": CLUSTER_SETTINGS, "lj13_doubled": CLUSTER_SETTINGS}
 
 

@@ -83,3 +83,10 @@ def test_noise_levels_in_the_wrong_order_are_one_line_and_no_folder(cli, tmp_pat
                         "--set", "idem.sigma_min=5", "--set", "idem.sigma_max=3"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "idem.sigma_min" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_budget_below_one_step_is_one_line_and_no_folder(cli, tmp_path):
+    code, _, err = cli(["fit", "--target", "dw4", "--method", "idem", "--out", tmp_path / "r",
+                        "--set", "method.budget=1000"])   # one step: 128 x 100 evaluations
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "12800" in err
+    assert not (tmp_path / "r").exists()

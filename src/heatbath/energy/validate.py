@@ -152,6 +152,11 @@ def _check_idem(config: EnergyRunConfig, target) -> None:
     if not c.sigma_min < c.sigma_max:
         raise UserError(f"idem.sigma_min must be below idem.sigma_max, got {c.sigma_min:g} and "
                         f"{c.sigma_max:g}")
+    per_step = c.batch_size * c.mc_samples
+    if config.method.budget and config.method.budget < per_step:
+        raise UserError(f"method.budget={config.method.budget} is less than one iDEM step "
+                        f"(idem.batch_size x idem.mc_samples = {per_step} evaluations), so "
+                        f"nothing would train; raise the budget or lower those two")
     _check_cnf(config, target)
 
 

@@ -76,6 +76,11 @@ def to_model(space, z: torch.Tensor) -> torch.Tensor:
     return space.from_chart(z) if space.kind == "centred_particles" else z
 
 
+def from_model(space, x: torch.Tensor) -> torch.Tensor:
+    """The flow's coordinates -> the problem's (the inverse of `to_model`)."""
+    return space.to_chart(x) if space.kind == "centred_particles" else x
+
+
 def weighted_draw(flow: ContinuousFlow, problem_target, n: int, generator: torch.Generator,
                   config) -> dict[str, torch.Tensor]:
     """n flow samples in problem coordinates with log q, U (counted) and log w = −U − log q."""
@@ -84,8 +89,7 @@ def weighted_draw(flow: ContinuousFlow, problem_target, n: int, generator: torch
                                   nfe=c.nfe)
     dtype = DTYPES[config.method.dtype]
     x = drawn.x.to(dtype)
-    x = flow.space.to_chart(x) if flow.space.kind == "centred_particles" else x
-    x = x.reshape(n, *problem_target.event_shape)
+    x = from_model(flow.space, x).reshape(n, *problem_target.event_shape)
     log_q = drawn.log_q.to(dtype)
     with torch.no_grad():
         energy = problem_target.energy(x)

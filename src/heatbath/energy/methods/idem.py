@@ -48,23 +48,21 @@ def build_field(config, space) -> Field:
 
 
 def model_energy_and_force(target, space):
-    """(U, F) of configurations on the model's space: particles pass through the target's
-    chart (F maps back by the same isometry, so it stays on the zero-CoM subspace)."""
-    particles = space.kind == "centred_particles"
-
+    """(U, F) of configurations on the model's space, evaluated (and counted) by the problem's
+    target in its coordinates: the chart is an isometry, so F maps back by `cnf.to_model` and
+    stays on the zero-CoM subspace."""
     def evaluate(x: torch.Tensor):
-        z = space.to_chart(x) if particles else x
-        energy, force = target.energy_and_force(z.to(torch.float64))
-        force = space.from_chart(force) if particles else force
-        return energy, force.reshape(x.shape)
+        energy, force = target.energy_and_force(cnf.from_model(space, x).to(torch.float64))
+        return energy, cnf.to_model(space, force).reshape(x.shape)
     return evaluate
 
 
 def training(problem: Problem) -> IDEMTraining:
     c = problem.config.idem
-    return IDEMTraining(c.steps, c.batch_size, c.mc_samples, c.lr,
-                        c.max_score_norm or float("inf"), c.generate, c.updates, c.buffer, c.nfe,
-                        remaining_budget(problem))
+    return IDEMTraining(steps=c.steps, batch_size=c.batch_size, mc_samples=c.mc_samples,
+                        lr=c.lr, max_score_norm=c.max_score_norm or float("inf"),
+                        generate=c.generate, updates=c.updates, buffer=c.buffer, nfe=c.nfe,
+                        budget=remaining_budget(problem))
 
 
 def run_idem(problem: Problem) -> EnergyResult:
