@@ -46,12 +46,14 @@ def test_fit_estimate_and_redraw_from_the_cli(method, cli, tmp_path):
     np.testing.assert_allclose(draws[0]["energy"], 0.5 * ((x - 1.0) ** 2).sum(1), atol=1e-10)
 
 
-def test_particles_walk_on_the_zero_com_subspace_with_the_egnn():
+@pytest.mark.parametrize("divergence", ["exact", "hutchinson"])
+def test_particles_walk_on_the_zero_com_subspace_with_the_egnn(divergence):
     # harmonic_cluster: log Z = ((P−1)d/2) ln(2π/k) on the subspace, exactly.
     target = build_target("harmonic_cluster:P=4,d=2,k=2")
     config = config_for("harmonic_cluster:P=4,d=2,k=2", "nets", transport__steps=10,
                         transport__hidden=8, transport__depth=1, transport__batch_size=16,
-                        transport__updates=5, transport__time_steps=16, method__samples=3000)
+                        transport__updates=5, transport__time_steps=16, method__samples=3000,
+                        transport__divergence=divergence)
     result, problem = run_method(config)
     assert result.diagnostics["net"] == "egnn"
     assert np.allclose(result.x.sum(dim=1).numpy(), 0.0, atol=1e-10)   # CoM stays at 0
@@ -96,6 +98,7 @@ def test_budget_stops_training_before_it_is_exceeded(method, settings, monkeypat
     (["--method", "nets", "--set", "transport.net=unet"], "transport.net=unet does not fit"),
     (["--method", "cmcd", "--set", "transport.dtype=float16"], "transport.dtype"),
     (["--method", "nets", "--set", "transport.batch_size=1"], "transport.batch_size"),
+    (["--method", "nets", "--set", "transport.divergence=trace"], "transport.divergence"),
 ])
 def test_bad_transport_settings_are_one_line(args, fragment, user_error, tmp_path):
     user_error(["fit", "--target", "gaussian", *args, "--out", tmp_path / "r"], fragment)

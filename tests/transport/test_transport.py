@@ -14,7 +14,7 @@ from heatbath.nets import build_net
 from heatbath.testsystems import GaussianAnnealing, double_well_log_z
 from heatbath.transport import (AnnealedPath, Drift, TransportTraining, log_variance_loss,
                                 path_log_weights, train_transport, transport)
-from heatbath.transport.losses import pinn_loss, pinn_terms
+from heatbath.transport.losses import _pinn_variance, _rademacher, pinn_loss, pinn_terms
 
 F64 = torch.float64
 LINEAR, GEOMETRIC = BETA_SCHEDULES["linear"].curve, BETA_SCHEDULES["geometric"].curve
@@ -116,6 +116,58 @@ def test_pinn_residual_vanishes_at_the_exact_drift_and_rate():
     zero = (lambda y, s: torch.zeros_like(y) * y)
     plain = pinn_loss(path, zero, walks, 8, torch.Generator().manual_seed(0))[0]
     assert float(plain.detach()) > 1.0
+
+
+def _hutchinson_draws(path, drift, walks, repeats: int):
+    """The exact PINN loss and its gradient on fixed states, and `repeats` draws of the
+    two-probe Hutchinson loss and gradient on the same states (only the probes change)."""
+    x = walks.x[:, :12].reshape(-1, walks.x.shape[-1])
+    t = path.times[:, None].expand(-1, 12).reshape(-1)
+    point = path.point_at(x, walks.energy[:, :12].reshape(-1),
+                          walks.grad_energy[:, :12].reshape(-1, x.shape[-1]))
+    params = list(drift.parameters())
+
+    def loss_and_grad(probes):
+        g = pinn_terms(path, drift, x, t, point, probes)
+        g = g.reshape(-1, 12) if probes is None else g.reshape(probes.shape[0], -1, 12)
+        loss = _pinn_variance(g)
+        grads = torch.autograd.grad(loss, params)
+        return float(loss.detach()), torch.cat([d.reshape(-1) for d in grads])
+
+    exact = loss_and_grad(None)
+    generator = torch.Generator().manual_seed(5)
+    draws = [loss_and_grad(_rademacher(2, x.shape, x.dtype, generator)) for _ in range(repeats)]
+    return exact, draws, (x, t, point)
+
+
+def test_hutchinson_pinn_loss_and_gradient_are_unbiased():
+    # A drift whose Jacobian has large off-diagonal entries, so each probe's estimate of ∇·b is
+    # noisy; the two-probe covariance must still average to the exact conditional variance,
+    # and its gradient to the exact gradient (z-scores over independent probe draws).
+    path = gaussian_path(6)
+    drift = random_drift(2, 4, scale=1.0)
+    walks = transport(path, drift, n=40, step_size=0.02, seed=1, keep=True).trajectories
+    (loss, grad), draws, (x, t, point) = _hutchinson_draws(path, drift, walks, 400)
+    losses = torch.tensor([d[0] for d in draws], dtype=F64)
+    grads = torch.stack([d[1] for d in draws])
+    assert abs(float(losses.mean()) - loss) < 3.5 * float(losses.std()) / 20
+    z = (grads.mean(0) - grad) / (grads.std(0) / 20)
+    assert float(z.abs().max()) < 4.0     # max of the parameters' |z|: a Bonferroni-style bound
+    # The test can fail: one probe's sample variance carries the probes' noise on top.
+    single = pinn_terms(path, drift, x, t, point, _rademacher(1, x.shape, x.dtype,
+                                                              torch.Generator().manual_seed(0)))
+    naive = float(single.detach().reshape(-1, 12).var(dim=1).mean())
+    assert naive > loss + 10 * float(losses.std()) / 20
+
+
+def test_hutchinson_pinn_loss_vanishes_at_the_exact_drift():
+    system = GaussianAnnealing(dim=3, base_scale=1.3, mean=0.8, scale=0.6)
+    path = gaussian_path(20, system)
+    walks = transport(path, system.drift, n=50, step_size=0.02, seed=0, keep=True).trajectories
+    loss, rate = pinn_loss(path, system.drift, walks, 8, torch.Generator().manual_seed(0),
+                           divergence="hutchinson")
+    assert abs(float(loss.detach())) < 1e-20
+    assert torch.allclose(rate, system.free_energy_rate(path.times), atol=1e-10)
 
 
 TRAINED = GaussianAnnealing(dim=2, base_scale=2.0, mean=1.5, scale=0.5, curve=GEOMETRIC)

@@ -155,6 +155,11 @@ class TransportSection:
     buffer: int = setting(2048, AT_LEAST_1)
     # nets: stored states per grid time in one gradient step of the PINN loss
     points: int = setting(16, Bounds(2, high_open=True, high=math.inf))
+    # nets: the PINN residual's divergence ∇·b, exact (D vector-Jacobian products per state)
+    # or hutchinson (two Rademacher probes per state, an unbiased loss whatever D: for
+    # particles, where each product runs back through the EGNN's P² pairs). Weights are exact
+    # path weights either way.
+    divergence: str = "exact"
     lr: float = setting(1e-3, POSITIVE)
     # extra walks without the drift in each simulation, as a fraction of batch_size: plain
     # annealed Langevin reaches every mode, so the losses see the modes the drift misses

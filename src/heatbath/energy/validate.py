@@ -20,6 +20,7 @@ from heatbath.energy.methods.spin_models import section as spin_section
 from heatbath.flows import OBJECTIVES
 from heatbath.mcmc import CONTINUOUS_KERNELS, SPIN_UPDATES
 from heatbath.paths.masked import ORDERS
+from heatbath.transport.losses import DIVERGENCES
 from heatbath.targets.spin_lattice import SpinLattice
 
 
@@ -142,6 +143,7 @@ def _net_fits(kind: str, target, where: str) -> None:
 def _check_transport(config: EnergyRunConfig, target) -> None:
     _net_fits(config.transport.net, target, "transport.net")
     choice(config.transport.dtype, DTYPES, "transport.dtype")
+    choice(config.transport.divergence, DIVERGENCES, "transport.divergence")
 
 
 def _check_idem(config: EnergyRunConfig, target) -> None:

@@ -42,6 +42,8 @@ class TransportTraining:
     budget: int = 0
     # extra walks without the drift per simulation, as a fraction of batch_size
     explore: float = 0.0
+    # the PINN loss's ∇·b: exact | hutchinson (`losses.DIVERGENCES`)
+    divergence: str = "exact"
 
 
 @dataclass
@@ -83,7 +85,8 @@ class WalkBuffer:
 def _loss(settings: TransportTraining, path, drift, buffer: WalkBuffer,
           step_size: float, generator: torch.Generator) -> torch.Tensor:
     if settings.objective == "pinn":
-        return pinn_loss(path, drift, buffer.walks(), settings.points, generator)[0]
+        return pinn_loss(path, drift, buffer.walks(), settings.points, generator,
+                         settings.divergence)[0]
     return log_variance_loss(path, drift, buffer.subset(settings.batch_size, generator),
                              step_size)
 

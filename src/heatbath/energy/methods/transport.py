@@ -93,7 +93,8 @@ def _training(problem: Problem) -> TransportTraining:
     config = problem.config
     c = config.transport
     return TransportTraining(OBJECTIVE[config.method.name], c.steps, c.batch_size, c.updates,
-                             c.buffer, c.points, c.lr, remaining_budget(problem), c.explore)
+                             c.buffer, c.points, c.lr, remaining_budget(problem), c.explore,
+                             c.divergence)
 
 
 def draw(sampler: TransportSampler, path: AnnealedPath, config, n: int,
