@@ -30,14 +30,16 @@ def test_fit_records_the_process_and_a_stacked_network(phase_run):
 
 @pytest.mark.parametrize("sampler", ["splitting", "conjugate", "euler", "heun", "dopri5"])
 def test_phase_samplers_run_and_are_per_sample_deterministic(phase_run, tmp_path, sampler):
-    big, small = tmp_path / "big.npz", tmp_path / "small.npz"
-    for out, n in ((big, 12), (small, 5)):
+    big, small, even = tmp_path / "big.npz", tmp_path / "small.npz", tmp_path / "even.npz"
+    for out, n, grid in ((big, 12, []), (small, 5, []), (even, 5, ["--grid", "uniform"])):
         assert main(["sample", str(phase_run), "-n", str(n), "--sampler", sampler, "--nfe", "8",
-                     "--seed", "4", "--out", str(out), "--quiet"]) == 0
+                     "--seed", "4", "--out", str(out), "--quiet"] + grid) == 0
     x_big, x_small = np.load(big)["x"], np.load(small)["x"]
     assert x_big.shape == (12, 2) and np.isfinite(x_big).all()
     tolerance = 5e-3 if sampler == "dopri5" else 1e-6   # dopri5: steps shared by a batch
     np.testing.assert_allclose(x_big[:5], x_small, atol=tolerance)
+    if sampler != "dopri5":   # --grid reaches the phase sampler (adaptive: only its ends)
+        assert not np.allclose(np.load(even)["x"], x_small, atol=1e-3)
 
 
 def test_estimate_reports_the_likelihood_bound(phase_run, capsys):
@@ -50,7 +52,7 @@ def test_estimate_reports_the_likelihood_bound(phase_run, capsys):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--log-q"], "marginal over v"), (["--clip"], "--clip"),
-    (["--sampler", "ddim"], "splitting")])
+    (["--sampler", "ddim"], "splitting"), (["--grid", "karras"], "use quadratic or uniform")])
 def test_sample_refusals_are_one_line(phase_run, tmp_path, capsys, args, fragment):
     out = tmp_path / "x.npz"
     capsys.readouterr()

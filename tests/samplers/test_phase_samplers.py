@@ -79,6 +79,34 @@ def test_measured_convergence_order(process, sampler, ladder, least):
     assert min(orders) > least, (errors, orders)
 
 
+@pytest.mark.parametrize("process", ["cld", "psld"])
+def test_the_default_quadratic_grid_beats_equal_steps_at_few_evaluations(process):
+    # Exact output laws on the Gaussian field: at 5 and 10 evaluations the splitting
+    # sampler's error on equal t steps is 1.7-16x the quadratic grid's (measured: 3.9 vs
+    # 0.27 at 5); the conjugate sampler gains at 5 and never loses.
+    field = field_for(process)
+    ref = reference(field)
+    for sampler, nfe, factor in (("splitting", 5, 10.0), ("splitting", 10, 1.5),
+                                 ("conjugate", 5, 2.0), ("conjugate", 10, 1.0)):
+        errors = {grid: law_error(field, SamplerSettings(sampler, nfe=nfe, grid=grid), ref)
+                  for grid in (None, "uniform", "quadratic")}
+        assert errors[None] == errors["quadratic"]
+        assert errors["uniform"] > factor * errors["quadratic"], (sampler, nfe, errors)
+
+
+def test_phase_grids_end_at_the_path_ends_and_refuse_a_noise_level_grid():
+    from heatbath.samplers.phase_space import phase_grid
+
+    path = build_path("cld")
+    t_lo, t_hi = path.time_range
+    for kind in ("uniform", "quadratic"):
+        grid = phase_grid(path, 7, kind)
+        assert float(grid[0]) == t_lo and float(grid[-1]) == t_hi
+        assert bool((grid[1:] > grid[:-1]).all())
+    with pytest.raises(ValueError, match="use quadratic or uniform"):
+        phase_grid(path, 7, "karras")
+
+
 class CountingPhaseField:
     def __init__(self, field):
         self.field, self.path, self.prediction, self.calls = field, field.path, "eps", 0

@@ -53,6 +53,19 @@ def test_dpm_solver_2m_is_second_order(schedule):
     assert order == pytest.approx(2.0, abs=0.3)
 
 
+def test_quadratic_grid_steps_fall_quadratically_toward_the_data_end():
+    grid = time_grid(build_path("linear").schedule, 8, "quadratic")
+    s = 1.0 - grid
+    expected = (1.0 - torch.arange(9, dtype=torch.float64) / 8) ** 2
+    assert torch.allclose(s, expected, atol=1e-15, rtol=0)
+    assert float(grid[0]) == 0.0 and float(grid[-1]) == 1.0
+
+
+def test_heun_is_second_order_on_the_quadratic_grid():
+    assert measured_order(heun, gaussian_field("linear"), "quadratic") == pytest.approx(2.0,
+                                                                                      abs=0.25)
+
+
 def test_heun_on_edm_karras_grid_is_second_order():
     field = gaussian_field("edm")
     x0 = torch.randn(128, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)

@@ -151,7 +151,7 @@ def phase_sampler_output_law(field: GaussianPhaseField, settings) -> tuple[torch
     from heatbath.samplers.phase_space import phase_grid
 
     dim = 2 * field.mean.shape[1]
-    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False))
+    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False), settings.grid)
     draws = 2 * (len(grid) - 1) if settings.stochastic else 0
     eye = torch.eye(dim, dtype=torch.float64)
     start = torch.cat([torch.zeros(1, dim, dtype=torch.float64), eye,

@@ -24,6 +24,7 @@ from heatbath.paths.phase_path import state_shape
 from heatbath.samplers import SAMPLERS
 from heatbath.samplers.registry import phase_samplers
 from heatbath.samplers.grids import GRIDS
+from heatbath.samplers.phase_space import PHASE_GRIDS
 from heatbath.spaces import CentredParticles
 
 
@@ -102,12 +103,15 @@ def _check_phase_space(config: RunConfig, kind: str) -> None:
     wrong = [(key, value, fix) for key, value, fix in (
         ("path.prediction", config.path.prediction, "eps"),
         ("path.time_sampling", config.path.time_sampling, "uniform"),
-        ("train.coupling", config.train.coupling, "independent"),
-        ("sample.grid", config.sample.grid, "uniform")) if value != fix]
+        ("train.coupling", config.train.coupling, "independent")) if value != fix]
     if wrong:
         key, value, fix = wrong[0]
         raise UserError(f"path.name={name} trains ε by hybrid score matching on a uniform time "
                         f"grid: {key}={value} is not supported; use {key}={fix}")
+    if config.sample.grid not in PHASE_GRIDS:
+        raise UserError(f"path.name={name} has no scalar noise level for "
+                        f"sample.grid={config.sample.grid}; use sample.grid="
+                        f"{' or '.join(PHASE_GRIDS)}")
     if config.model.net == "hollow":
         raise UserError(f"path.name={name} mixes x and v in its velocity, so a hollow net's "
                         f"one-pass divergence does not hold; use model.net=mlp")

@@ -32,6 +32,10 @@ from heatbath.core.errors import UserError
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(16)
 DATA_END = 1e-3     # training and sampling stop at s = 1e-3 (CLD's sampling ε)
+# The samplers' default grid (`samplers.grids.quadratic_times`). PSLD digits model, 3000
+# steps, FD² at 20 / 50 NFE: splitting 97.5 / 11.0 on equal t steps, 12.9 / 4.9 quadratic;
+# conjugate 24.9 / 10.7 against 17.9 / 9.8 (`benchmarks/bench_fd_nfe.py`'s model).
+SAMPLING_GRID = "quadratic"
 
 
 def expm_2x2(matrix: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

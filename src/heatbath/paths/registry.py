@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from heatbath.paths.phase_space import PROCESSES
+from heatbath.paths.phase_space import PROCESSES, SAMPLING_GRID
 from heatbath.paths.schedules import SCHEDULES
 
 
@@ -47,10 +47,10 @@ PATHS: dict[str, PathKind] = {p.name: p for p in (
              "stochastic interpolant, γ(t)² = a·t(1 − t)"),
     PathKind("pfgm", "edm", "pfgm", "edm", "lognormal", "karras",
              "PFGM++: EDM σ with Student-t noise of D = path.pfgm_dof extra dimensions"),
-    PathKind("cld", None, "gaussian", "eps", "uniform", "uniform",
+    PathKind("cld", None, "gaussian", "eps", "uniform", SAMPLING_GRID,
              "critically-damped Langevin in phase space (x, v), hybrid score matching",
              process="cld"),
-    PathKind("psld", None, "gaussian", "eps", "uniform", "uniform",
+    PathKind("psld", None, "gaussian", "eps", "uniform", SAMPLING_GRID,
              "phase-space Langevin: noise in x and v (Pandey & Mandt 2023)", process="psld"),
     PathKind("masked", None, "absorbing", "logits", "uniform", "uniform",
              "absorbing-state masked diffusion / any-order autoregression on categorical "

@@ -190,7 +190,7 @@ def draw_phase_samples(field, n: int, event_shape, settings: SamplerSettings, *,
     if step is None:
         raise ValueError(f"the {settings.name} sampler needs an ordinary path's denoiser; on "
                          f"phase-space paths use {phase_samplers()}")
-    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False))
+    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False), settings.grid)
     outputs, nfe = [], 0
     for start in range(0, n, batch_size):
         ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))

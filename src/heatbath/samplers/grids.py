@@ -10,7 +10,7 @@ import torch
 
 from heatbath.paths.schedules import Schedule
 
-GRIDS = ("uniform", "karras", "logsnr")
+GRIDS = ("uniform", "karras", "logsnr", "quadratic")
 _LEVEL_CAP = 1e3   # start noise level λ = σ/α for schedules whose λ(0) is infinite
 
 
@@ -30,9 +30,10 @@ def time_grid(schedule: Schedule, steps: int, kind: str = "uniform", rho: float 
               t_start: float | None = None) -> torch.Tensor:
     """Increasing float64 grid of steps + 1 times ending at t = 1.
 
-    uniform  equal steps in t;
-    karras   EDM: λ_i^(1/ρ) equally spaced between λ_max and λ_min, then a final step to t = 1;
-    logsnr   equal steps in log(α/σ) between the same bounds, then a final step to t = 1.
+    uniform    equal steps in t;
+    quadratic  equal steps in √(1 − t): finer toward the data end (`quadratic_times`);
+    karras     EDM: λ_i^(1/ρ) equally spaced between λ_max and λ_min, then a final step to t = 1;
+    logsnr     equal steps in log(α/σ) between the same bounds, then a final step to t = 1.
     Karras/logsnr grids start at t(λ_max), where λ_max is capped at 1e3 for paths whose
     noise level is infinite at t = 0 (their t₀ = 0 endpoint is then replaced by that time).
     """
@@ -41,6 +42,8 @@ def time_grid(schedule: Schedule, steps: int, kind: str = "uniform", rho: float 
     t0 = 0.0 if t_start is None else float(t_start)
     if kind == "uniform":
         return torch.linspace(t0, 1.0, steps + 1, dtype=torch.float64)
+    if kind == "quadratic":
+        return quadratic_times(t0, 1.0, steps)
     if kind not in GRIDS:
         raise ValueError(f"unknown grid '{kind}'; choose one of {', '.join(GRIDS)}")
     level_max, level_min = _level_range(schedule, t0)
@@ -57,6 +60,18 @@ def time_grid(schedule: Schedule, steps: int, kind: str = "uniform", rho: float 
         times = torch.cat([times, torch.ones(1, dtype=torch.float64)])
     else:
         times[-1] = 1.0
+    return times
+
+
+def quadratic_times(t_start: float, t_end: float, steps: int) -> torch.Tensor:
+    """steps + 1 increasing times from t_start to t_end whose distances to the data end,
+    s = 1 − t, fall quadratically: s_i = s_end + (s_start − s_end)·(1 − i/steps)² — the
+    "quadratic striding" of DDIM's few-step grids, for paths without a scalar noise level
+    (phase space) as well as ordinary ones."""
+    fractions = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    s_start, s_end = 1.0 - t_start, 1.0 - t_end
+    times = 1.0 - (s_end + (s_start - s_end) * (1.0 - fractions) ** 2)
+    times[0], times[-1] = t_start, t_end
     return times
 
 

@@ -19,8 +19,9 @@ import torch
 
 from heatbath.core import rng
 from heatbath.paths.phase_path import join, mix, split, state_shape
-from heatbath.paths.phase_space import expm_2x2, noise_covariance
+from heatbath.paths.phase_space import SAMPLING_GRID, expm_2x2, noise_covariance
 from heatbath.samplers.common import SamplerResult
+from heatbath.samplers.grids import quadratic_times
 
 # Magnus substeps per step for the conjugate step's matrices: with these, one step across the
 # whole time range is the exact Gaussian flow to ~2e-6 (4th order: 16 substeps give ~1e-4).
@@ -133,10 +134,22 @@ def _ou(process, u: torch.Tensor, s_from: float, s_to: float, normal: torch.Tens
     return join(*mix(transition, *split(u))) + join(*mix(chol, *split(normal)))
 
 
-def phase_grid(path, steps: int) -> torch.Tensor:
-    """Equal steps in t from pure noise to the data end."""
+PHASE_GRIDS = ("quadratic", "uniform")
+
+
+def phase_grid(path, steps: int, kind: str | None = None) -> torch.Tensor:
+    """From pure noise to the data end: quadratic (the default, `SAMPLING_GRID`: steps shrink
+    toward the data end, where the reverse dynamics move fastest) or equal steps in t. Phase
+    paths have a 2×2 covariance, not a scalar noise level, so the karras and logsnr grids do
+    not apply."""
+    kind = kind or SAMPLING_GRID
     t_lo, t_hi = path.time_range
-    return torch.linspace(t_lo, t_hi, steps + 1, dtype=torch.float64)
+    if kind == "uniform":
+        return torch.linspace(t_lo, t_hi, steps + 1, dtype=torch.float64)
+    if kind == "quadratic":
+        return quadratic_times(t_lo, t_hi, steps)
+    raise ValueError(f"grid '{kind}' needs a scalar noise level, which phase-space paths do not "
+                     f"have; use {' or '.join(PHASE_GRIDS)}")
 
 
 def phase_start(path, ids: torch.Tensor, event_shape, seed: int, dtype) -> torch.Tensor:
