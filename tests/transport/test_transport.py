@@ -168,6 +168,8 @@ def test_hutchinson_pinn_loss_vanishes_at_the_exact_drift():
                            divergence="hutchinson")
     assert abs(float(loss.detach())) < 1e-20
     assert torch.allclose(rate, system.free_energy_rate(path.times), atol=1e-10)
+    with pytest.raises(ValueError, match="exact, hutchinson"):
+        pinn_loss(path, system.drift, walks, 8, torch.Generator(), divergence="trace")
 
 
 TRAINED = GaussianAnnealing(dim=2, base_scale=2.0, mean=1.5, scale=0.5, curve=GEOMETRIC)
