@@ -29,7 +29,8 @@ def sample(run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
                None, "--target", help="energy runs (autoregressive, masked): draw for another "
                                       "beta or size of the run's target, e.g. ising2d:L=32,beta=0.5, "
                                       "into the new run --out NEW_RUN"),
-           grid: Optional[str] = typer.Option(None, "--grid", help="uniform, karras, logsnr or quadratic"),
+           grid: Optional[str] = typer.Option(
+               None, "--grid", help="uniform, karras, logsnr or quadratic"),
            eta: Optional[float] = typer.Option(None, "--eta"),
            churn: Optional[float] = typer.Option(None, "--churn"),
            conjugate_lambda: Optional[float] = typer.Option(

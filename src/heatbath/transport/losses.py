@@ -96,7 +96,8 @@ def pinn_loss(path: AnnealedPath, drift, walks: Trajectories, per_time: int,
         g = pinn_terms(path, drift, flat, t, point).reshape(pick.shape)
         return _pinn_variance(g), -g.detach().mean(dim=1)
     if divergence != "hutchinson":
-        raise ValueError(f"divergence must be one of {', '.join(DIVERGENCES)}, not {divergence!r}")
+        raise ValueError(f"divergence must be one of {', '.join(DIVERGENCES)}, "
+                         f"not {divergence!r}")
     probes = _rademacher(2, flat.shape, flat.dtype, generator)
     g = pinn_terms(path, drift, flat, t, point, probes).reshape(2, *pick.shape)
     return _pinn_variance(g), -g.detach().mean(dim=(0, 2))
