@@ -99,6 +99,7 @@ def test_budget_stops_training_before_it_is_exceeded(method, settings, monkeypat
     (["--method", "cmcd", "--set", "transport.dtype=float16"], "transport.dtype"),
     (["--method", "nets", "--set", "transport.batch_size=1"], "transport.batch_size"),
     (["--method", "nets", "--set", "transport.divergence=trace"], "transport.divergence"),
+    (["--method", "cmcd", "--set", "transport.divergence=hutchinson"], "takes no divergence"),
 ])
 def test_bad_transport_settings_are_one_line(args, fragment, user_error, tmp_path):
     user_error(["fit", "--target", "gaussian", *args, "--out", tmp_path / "r"], fragment)

@@ -144,6 +144,9 @@ def _check_transport(config: EnergyRunConfig, target) -> None:
     _net_fits(config.transport.net, target, "transport.net")
     choice(config.transport.dtype, DTYPES, "transport.dtype")
     choice(config.transport.divergence, DIVERGENCES, "transport.divergence")
+    if config.transport.divergence != "exact" and config.method.name != "nets":
+        raise UserError(f"transport.divergence is NETS's PINN loss; --method "
+                        f"{config.method.name} takes no divergence: drop the setting")
 
 
 def _check_idem(config: EnergyRunConfig, target) -> None:
