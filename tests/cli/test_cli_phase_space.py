@@ -52,7 +52,8 @@ def test_estimate_reports_the_likelihood_bound(phase_run, capsys):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--log-q"], "marginal over v"), (["--clip"], "--clip"),
-    (["--sampler", "ddim"], "splitting"), (["--grid", "karras"], "use quadratic or uniform")])
+    (["--sampler", "ddim"], "splitting"), (["--grid", "karras"], "use quadratic or uniform"),
+    (["--grid", "even"], "not 'even'")])
 def test_sample_refusals_are_one_line(phase_run, tmp_path, capsys, args, fragment):
     out = tmp_path / "x.npz"
     capsys.readouterr()

@@ -147,11 +147,10 @@ def phase_sampler_output_law(field: GaussianPhaseField, settings) -> tuple[torch
     exactly: every step is affine in the state and in its Gaussian draws, so the output is
     b + J·u₀ + Σ_k K_k·ξ_k, read off by running the sampler from 0, from the unit vectors, and
     with one unit draw at a time; u₀ ~ N(0, Σ∞) per coordinate (`samplers.phase_start`)."""
-    from heatbath.samplers import steps_for_nfe
-    from heatbath.samplers.phase_space import phase_grid
+    from heatbath.samplers import phase_sampler_grid
 
     dim = 2 * field.mean.shape[1]
-    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False), settings.grid)
+    grid = phase_sampler_grid(field, settings)
     draws = 2 * (len(grid) - 1) if settings.stochastic else 0
     eye = torch.eye(dim, dtype=torch.float64)
     start = torch.cat([torch.zeros(1, dim, dtype=torch.float64), eye,

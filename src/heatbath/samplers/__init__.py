@@ -97,6 +97,12 @@ def sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
     return time_grid(field.path.schedule, steps, kind, t_start=t_lo if t_lo > 0 else None)
 
 
+def phase_sampler_grid(field, settings: SamplerSettings) -> torch.Tensor:
+    """`sampler_grid` for phase-space paths: settings.grid (quadratic when unset), one
+    network evaluation per step."""
+    return phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False), settings.grid)
+
+
 def run_sampler(field, x: torch.Tensor, settings: SamplerSettings, grid: torch.Tensor,
                 noise, trace: list | None = None) -> SamplerResult:
     return settings.sampler.step(field, x, grid, noise, settings, trace)
@@ -190,7 +196,7 @@ def draw_phase_samples(field, n: int, event_shape, settings: SamplerSettings, *,
     if step is None:
         raise ValueError(f"the {settings.name} sampler needs an ordinary path's denoiser; on "
                          f"phase-space paths use {phase_samplers()}")
-    grid = phase_grid(field.path, steps_for_nfe(settings, reaches_zero=False), settings.grid)
+    grid = phase_sampler_grid(field, settings)
     outputs, nfe = [], 0
     for start in range(0, n, batch_size):
         ids = torch.arange(first_index + start, first_index + min(n, start + batch_size))

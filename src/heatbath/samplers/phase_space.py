@@ -148,8 +148,9 @@ def phase_grid(path, steps: int, kind: str | None = None) -> torch.Tensor:
         return torch.linspace(t_lo, t_hi, steps + 1, dtype=torch.float64)
     if kind == "quadratic":
         return quadratic_times(t_lo, t_hi, steps)
-    raise ValueError(f"grid '{kind}' needs a scalar noise level, which phase-space paths do not "
-                     f"have; use {' or '.join(PHASE_GRIDS)}")
+    raise ValueError(f"phase-space paths sample on a quadratic or uniform grid, not '{kind}' "
+                     f"(karras and logsnr space a scalar noise level these paths do not have); "
+                     f"use {' or '.join(PHASE_GRIDS)}")
 
 
 def phase_start(path, ids: torch.Tensor, event_shape, seed: int, dtype) -> torch.Tensor:
