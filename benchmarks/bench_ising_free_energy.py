@@ -11,7 +11,9 @@ Prints mean |error| of βF/N, the mean reported standard error, the mean |z|, th
 Pareto k̂ of the weights (importance-weighted rows) and the wall time per estimate.
 
     .venv/bin/python benchmarks/bench_ising_free_energy.py [--beta B] [--L 16] [--budget N]
-        [--models] [--masked] [--quick]
+        [--models] [--masked] [--set autoregressive.layers=4 ...] [--no-baselines] [--quick]
+
+--set and --no-baselines are for exploration: the table is printed, not written.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import statistics
 import time
 
 from common import add_ratio_column, log, markdown_table, pin_threads, write_report
+from heatbath.core.settings import apply_overrides
 from heatbath.energy.config import EnergyRunConfig
 from heatbath.energy.estimate import estimate_energy_result
 from heatbath.energy.fit import sample_arrays, result_record, run_method
@@ -104,23 +107,29 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="add the autoregressive row")
     parser.add_argument("--masked", action="store_true", help="add the masked row")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the learned rows (e.g. autoregressive.layers=4)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="only the learned rows (AIS and TI take about 25 minutes)")
     args = parser.parse_args()
     threads = pin_threads()
     budget, seeds = (40_000, 2) if args.quick else (args.budget, args.seeds)
     spec = f"ising2d:L={args.L},beta={args.beta:.10f}"
     exact = -build_target(spec).exact.extra["log_z_per_site"]   # βF/N = −ln Z / N
-    rows = [run_row(label, config, spec, exact, seeds)
-            for label, config in baseline_configs(budget).items()]
+    rows = [] if args.no_baselines else [
+        run_row(label, config, spec, exact, seeds)
+        for label, config in baseline_configs(budget).items()]
     names = (["autoregressive"] if args.models else []) + (["masked"] if args.masked else [])
     for name in names:
         config = model_config(name, budget, args.batch_size)
+        apply_overrides(config, [item for item in args.set if item.startswith(name + ".")])
         label = f"{name} (z2, warm start, {config.method.samples:,} draws)"
         rows.append(run_row(label, config, spec, exact, 1))
     add_ratio_column(rows, "mean abs error", "error / best")
     title = (f"Ising {args.L}x{args.L} at beta={args.beta:.6g}, free energy per site vs "
              f"exact {exact:.8f} (budget {budget:,} evaluations, 1 thread)")
     table = markdown_table(list(rows[0]), [list(row.values()) for row in rows])
-    if args.quick:   # a smoke run: print only, keep the committed results
+    if args.quick or args.set or args.no_baselines:   # print only, keep the committed table
         print(f"{title}\n\n{table}")
         return
     suffix = "" if abs(args.beta - K_CRITICAL) < 1e-9 and args.L == 16 else \

@@ -12,6 +12,7 @@ import torch
 from heatbath.energy import sample_energy
 from heatbath.energy.methods import METHODS
 from heatbath.energy.methods.spin_models import BUILDERS
+from heatbath.nets.lattice_translations import TranslationMixture
 from heatbath.targets.ising import Ising2D
 
 SPIN_MODELS = sorted(name for name, m in METHODS.items() if m.spins_only and m.learned)
@@ -84,6 +85,35 @@ def test_beta_conditioned_training_covers_a_range(name):
 
 
 @pytest.mark.parametrize("name", SPIN_MODELS)
+def test_translation_mixture_trains_unbiased(name):
+    target = Ising2D(L=4, beta=0.3)
+    run = sample_energy(target, name, seed=3, settings=settings(
+        name, steps=40, batch_size=32, translations=2, **{"method.samples": 2000}))
+    assert isinstance(run.model, TranslationMixture) and run.model.k == 2
+    assert torch.logsumexp(run.model.log_prob(all_states(2, 4)), 0).item() == pytest.approx(
+        0.0, abs=1e-5)      # float32 network
+    exact_f = -target.exact.log_z / target.sites
+    assert abs(run.estimates().free_energy_per_site.z_score(exact_f)) < 4
+
+
+@pytest.mark.parametrize("name", SPIN_MODELS)
+def test_translation_mixture_transfers_only_to_sizes_k_divides(name, tmp_path, cli, user_error):
+    out = tmp_path / "run"
+    code, _, err = cli(["fit", "--target", "ising2d:L=4,beta=0.3", "--method", name,
+                        "--steps", "3", "--out", out, "--set", "method.samples=50",
+                        "--set", f"{name}.translations=2", "--set", f"{name}.batch_size=8",
+                        "--quiet", *cli_settings(name)])
+    assert code == 0, err
+    code, _, err = cli(["sample", out, "-n", "30", "--target", "ising2d:L=6,beta=0.3",
+                        "--out", tmp_path / "moved", "--quiet"])
+    assert code == 0, err
+    assert np.load(tmp_path / "moved" / "samples.npz")["x"].shape == (30, 6, 6)
+    user_error(["sample", out, "-n", "30", "--target", "ising2d:L=5,beta=0.3",
+                "--out", tmp_path / "odd"], f"{name}.translations=2")
+    assert not (tmp_path / "odd").exists()
+
+
+@pytest.mark.parametrize("name", SPIN_MODELS)
 def test_same_seed_same_result(name):
     options = settings(name, steps=3, batch_size=8, **{"method.samples": 30})
     first, second = (sample_energy(Ising2D(L=3, beta=0.3), name, settings=options, seed=4)
@@ -140,6 +170,8 @@ REFUSALS = [
     (["--target", "ising2d:L=4,beta=0.3,h=0.1", "--set", "{name}.z2=true"], "{name}.z2"),
     (["--target", "ising2d:L=4,beta=0.3", "--set", "method.beta_range=0.4,0.6"], "outside"),
     (["--target", "ising2d:L=4,beta=0.3", "--set", "method.beta_range=0.4,0.2"], "LO < HI"),
+    (["--target", "ising2d:L=4,beta=0.3", "--set", "{name}.translations=3"],
+     "{name}.translations=3"),
 ]
 
 

@@ -226,6 +226,10 @@ class SpinModelSection:
     # h = 0 only: q averaged over the global relabellings the energy is invariant under
     # (Ising: q₂(s) = ½(q(s) + q(−s)); masked Potts: s → s + k mod q), still an exact log q
     z2: bool = False
+    # k: q averaged over the k×k translations of the periodic lattice by multiples of
+    # (L/k, M/k) (heatbath.nets.lattice_translations), still an exact log q at k² passes of
+    # the model; k must divide the sides of every lattice drawn; 1: none
+    translations: int = setting(1, AT_LEAST_1)
     # neural MCMC after training: method.chains independence Metropolis-Hastings chains with
     # the model as proposal, method.burn_in + mcmc_steps proposals each; 0: none
     mcmc_steps: int = setting(0, NON_NEGATIVE)

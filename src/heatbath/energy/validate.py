@@ -196,6 +196,11 @@ def _check_spin_model(config: EnergyRunConfig, target) -> None:
     if s.z2 and target.h != 0:
         raise UserError(f"{name}.z2 symmetrises q under relabelling every site, which "
                         f"exp(-beta*H) is not with a field (h={target.h:g}); set {name}.z2=false")
+    if target.L % s.translations or target.M % s.translations:
+        raise UserError(f"{name}.translations={s.translations} averages q over translations "
+                        f"by multiples of L/{s.translations} and M/{s.translations}, which needs "
+                        f"a lattice whose sides it divides (got {target.L}x{target.M}): pick a "
+                        f"divisor of both")
     if s.mcmc_steps and config.method.chains < 2:
         raise UserError(f"neural MCMC ({name}.mcmc_steps) needs method.chains >= 2 for "
                         f"its error bars")

@@ -33,10 +33,11 @@ from heatbath.energy.methods.score_training import TrainingBetas, train_reverse_
 from heatbath.energy.methods.warm_start import chain_betas, warm_start
 from heatbath.energy.problem import Problem
 from heatbath.energy.results import EnergyResult
+from heatbath.nets.lattice_translations import TranslationMixture
 from heatbath.nets.masked_conv import MaskedConvSpins
 from heatbath.nets.masked_spins import MaskedLatticeSpins
 
-SpinModel = MaskedConvSpins | MaskedLatticeSpins
+SpinModel = MaskedConvSpins | MaskedLatticeSpins | TranslationMixture
 
 
 def beta_range(config) -> tuple[float, float] | None:
@@ -76,6 +77,8 @@ def build_model(config, lattice) -> SpinModel:
     s = section(config)
     generator = torch.Generator().manual_seed(config.method.seed)
     model = BUILDERS[config.method.name](s, lattice, beta_range(config) is not None, generator)
+    if s.translations > 1:
+        model = TranslationMixture(model, s.translations)
     return model.to(DTYPES[s.dtype])
 
 
