@@ -36,20 +36,22 @@ BETAS = (0.3, K_CRITICAL, 0.5)
 
 
 def training_config(L: int, steps: int, warm_start: int = 0,
-                    beta_range: tuple[float, float] = BETA_RANGE) -> EnergyRunConfig:
+                    beta_range: tuple[float, float] = BETA_RANGE,
+                    translations: int = 1) -> EnergyRunConfig:
     config = EnergyRunConfig()
     config.target.spec = f"ising2d:L={L},beta=0.4"
     config.method.name, config.method.samples = "autoregressive", 100
     config.method.beta_range = list(beta_range)
     config.autoregressive.steps, config.autoregressive.z2 = steps, True
     config.autoregressive.warm_start = warm_start
+    config.autoregressive.translations = translations
     return config
 
 
-def train(L: int, steps: int, warm_start: int = 0,
-          beta_range: tuple[float, float] = BETA_RANGE):
+def train(config: EnergyRunConfig, L: int):
+    steps = config.autoregressive.steps
     started = time.perf_counter()
-    result, _ = run_method(training_config(L, steps, warm_start, beta_range))
+    result, _ = run_method(config)
     seconds = time.perf_counter() - started
     d = result.diagnostics
     log(f"trained on {L}x{L}: {steps} steps, {seconds:.0f} s, training ESS "
@@ -143,6 +145,8 @@ def main() -> None:
     parser.add_argument("--betas", help="comma-separated betas to draw at (default 0.3, "
                                         "beta_c, 0.5); 'c' stands for beta_c")
     parser.add_argument("--sizes", help="comma-separated L to draw at (default 8,16,32)")
+    parser.add_argument("--translations", type=int, default=1,
+                        help="autoregressive.translations (k: q averaged over k×k shifts)")
     args = parser.parse_args()
     beta_range = tuple(float(b) for b in args.beta_range.split(","))
     betas = (tuple(K_CRITICAL if b == "c" else float(b) for b in args.betas.split(","))
@@ -153,7 +157,10 @@ def main() -> None:
     steps = args.steps or (50 if args.quick else 3000)
     n = args.samples or (500 if args.quick else 10000)
     started = time.perf_counter()
-    model, training = train(args.train_L, steps, args.warm_start, beta_range)
+    config = training_config(args.train_L, steps, args.warm_start, beta_range,
+                             args.translations)
+    model, training = train(config, args.train_L)
+    net = config.autoregressive
     cells = [cell(model, L, beta, n, training["evals"], args.seed)
              for L in sizes for beta in betas]
     total = time.perf_counter() - started
@@ -162,7 +169,8 @@ def main() -> None:
              f"(1 thread)")
     header = (f"Trained once: `--method autoregressive` on ising2d L={args.train_L} with "
               f"method.beta_range={beta_range[0]},{beta_range[1]}, autoregressive.z2=true, "
-              f"default net (3 layers, 16 channels, kernel 5), {steps} steps of 256 lattices, "
+              f"autoregressive.translations={net.translations}, net of {net.layers} layers, "
+              f"{net.channels} channels, kernel {net.kernel}, {steps} steps of 256 lattices, "
               f"lr 1e-3, warm start {args.warm_start} steps (method.temperatures chains' "
               f"lattices; 0: none) — {training['evals']:,} energy evaluations of "
               f"{args.train_L}x{args.train_L} lattices in {training['seconds']:.0f} s; final "
@@ -184,6 +192,8 @@ def main() -> None:
         suffix = "" if args.train_L == 8 else f"_train{args.train_L}"
         if beta_range != BETA_RANGE:
             suffix += f"_range{beta_range[0]:g}-{beta_range[1]:g}"
+        if args.translations > 1:
+            suffix += f"_translations{args.translations}"
         write_report(f"bench_spin_transfer{suffix}", title, threads, sections)
 
 
