@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
+from heatbath.nets import lattice_translations
 from heatbath.nets.lattice_translations import TranslationMixture, translation_shifts
 from heatbath.nets.masked_conv import MaskedConvSpins
 
@@ -67,3 +68,13 @@ def test_same_generator_same_draws():
 def test_a_side_that_k_does_not_divide_is_refused():
     with pytest.raises(ValueError, match="translations=2"):
         mixture(2).sample(4, 3, 4)
+
+
+@pytest.mark.parametrize("beta", [0.4406867935, torch.linspace(0.2, 0.6, 40).double()])
+def test_a_conditioned_draw_carries_the_log_q_of_its_own_beta(beta, monkeypatch):
+    """In float64 the returned log q is the full-pass one to rounding, for a shared β and a
+    per-draw β, over several chunks (LOG_PROB_SITES lowered to three 4×4 lattices)."""
+    monkeypatch.setattr(lattice_translations, "LOG_PROB_SITES", 3 * 16)
+    model = mixture(2, seed=5, conditioned=True)
+    spins, log_q = model.sample(40, 4, 4, beta, torch.Generator().manual_seed(2))
+    assert torch.allclose(log_q, model.log_prob(spins, beta), atol=1e-12, rtol=0)

@@ -59,15 +59,15 @@ class TranslationMixture(nn.Module):
         rows = (torch.arange(L)[None, :] - picked[:, :1]) % L
         columns = (torch.arange(M)[None, :] - picked[:, 1:]) % M
         spins = spins[torch.arange(n)[:, None, None], rows[:, :, None], columns[:, None, :]]
-        betas = torch.as_tensor(beta) if beta is not None else None
         chunk = max(1, LOG_PROB_SITES // (L * M))
-        log_q = [self.log_prob(spins[i:i + chunk], _part(betas, i, chunk))
+        log_q = [self.log_prob(spins[i:i + chunk], _part(beta, i, chunk))
                  for i in range(0, n, chunk)]
         return spins, torch.cat(log_q)
 
 
-def _part(betas: torch.Tensor | None, start: int, size: int):
-    """The chunk's β: a scalar is shared, a per-draw vector is sliced."""
-    if betas is None or betas.ndim == 0:
-        return betas
-    return betas[start:start + size]
+def _part(beta, start: int, size: int):
+    """The chunk's β, passed on as given (the base converts it exactly as its draw did): a
+    number or None is shared, a per-draw vector is sliced."""
+    if isinstance(beta, torch.Tensor) and beta.ndim == 1:
+        return beta[start:start + size]
+    return beta
