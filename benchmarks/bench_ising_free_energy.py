@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true",
                         help="only the learned rows (AIS and TI take about 25 minutes)")
     args = parser.parse_args()
+    names = (["autoregressive"] if args.models else []) + (["masked"] if args.masked else [])
+    unused = [item for item in args.set if item.split(".")[0] not in names]
+    if unused:
+        parser.error(f"--set {unused[0]}: only settings of the learned rows run "
+                     f"({', '.join(names) or 'none: add --models or --masked'})")
     threads = pin_threads()
     budget, seeds = (40_000, 2) if args.quick else (args.budget, args.seeds)
     spec = f"ising2d:L={args.L},beta={args.beta:.10f}"
@@ -119,11 +124,11 @@ def main() -> None:
     rows = [] if args.no_baselines else [
         run_row(label, config, spec, exact, seeds)
         for label, config in baseline_configs(budget).items()]
-    names = (["autoregressive"] if args.models else []) + (["masked"] if args.masked else [])
     for name in names:
         config = model_config(name, budget, args.batch_size)
-        apply_overrides(config, [item for item in args.set if item.startswith(name + ".")])
-        label = f"{name} (z2, warm start, {config.method.samples:,} draws)"
+        own = [item for item in args.set if item.startswith(name + ".")]
+        apply_overrides(config, own)
+        label = f"{name} (z2, warm start, {config.method.samples:,} draws{''.join(', ' + item for item in own)})"
         rows.append(run_row(label, config, spec, exact, 1))
     add_ratio_column(rows, "mean abs error", "error / best")
     title = (f"Ising {args.L}x{args.L} at beta={args.beta:.6g}, free energy per site vs "
