@@ -128,7 +128,8 @@ def main() -> None:
         config = model_config(name, budget, args.batch_size)
         own = [item for item in args.set if item.startswith(name + ".")]
         apply_overrides(config, own)
-        label = f"{name} (z2, warm start, {config.method.samples:,} draws{''.join(', ' + item for item in own)})"
+        extra = "".join(", " + item for item in own)
+        label = f"{name} (z2, warm start, {config.method.samples:,} draws{extra})"
         rows.append(run_row(label, config, spec, exact, 1))
     add_ratio_column(rows, "mean abs error", "error / best")
     title = (f"Ising {args.L}x{args.L} at beta={args.beta:.6g}, free energy per site vs "
