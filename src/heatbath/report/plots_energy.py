@@ -32,7 +32,10 @@ def energy_histogram(energy: np.ndarray, weights: np.ndarray | None,
     bins = np.linspace(low, high, 51) if high > low else 50
     fig, (ax,) = new_figure()
     ax.hist(energy[keep], bins=bins, density=True, histtype="step", label="raw samples")
-    if weights is not None and weights[keep].sum() > 0:
+    # the weights' mass inside the bins: all of it can sit on samples outside them, and then
+    # there is no reweighted curve to draw (density would divide by zero)
+    binned = keep & (energy >= low) & (energy <= high)
+    if weights is not None and weights[binned].sum() > 0:
         ax.hist(energy[keep], bins=bins, weights=weights[keep], density=True, histtype="step",
                 label="reweighted")
     if reference is not None:

@@ -40,6 +40,8 @@ def distance_histogram(series: list[tuple[str, np.ndarray, np.ndarray | None]]) 
     bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=60)
     fig, (ax,) = new_figure()
     for label, distances, weights in pooled:
+        if weights is not None and not weights.sum() > 0:
+            continue    # the weights sit on configurations past MAX_CONFIGURATIONS
         per_pair = None if weights is None else np.repeat(weights, distances.shape[1])
         ax.hist(distances.reshape(-1), bins=bins, weights=per_pair, density=True,
                 histtype="step", label=label)
