@@ -10,7 +10,8 @@ over the k×k translations by multiples of (L/k, M/k) is still a normalised law 
 log q (k² passes of the base model) and is drawn exactly by translating a draw of q by one of
 them, picked uniformly. Whatever the target, the weights −βH − log q_T stay exact; when the
 target is translation invariant the mixture is closer to it (KL is convex). Measured at 16×16
-Ising, β_c, after 400 reverse-KL steps (4096 draws): Kish ESS 0.024 for q (z2), 0.15 for k = 2.
+Ising, β_c, 10⁶ evaluations (`benchmarks/bench_ising_free_energy.py`, 1.5·10⁵ draws): Kish ESS
+0.014 for q (z2) and 0.121 for k = 2; βF/N error 5.9e-5 ± 8.4e-5 and 1.97e-5 ± 2.7e-5.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-# lattices per pass of the base model's log q while drawing (bounds activation memory)
+# sites per pass of the base model's log q while drawing (bounds activation memory)
 LOG_PROB_SITES = 2 ** 20
 
 
