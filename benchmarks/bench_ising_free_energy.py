@@ -11,7 +11,8 @@ Prints mean |error| of βF/N, the mean reported standard error, the mean |z|, th
 Pareto k̂ of the weights (importance-weighted rows) and the wall time per estimate.
 
     .venv/bin/python benchmarks/bench_ising_free_energy.py [--beta B] [--L 16] [--budget N]
-        [--models] [--masked] [--set autoregressive.layers=4 ...] [--no-baselines] [--quick]
+        [--models] [--masked] [--model-seeds N] [--set autoregressive.layers=4 ...]
+        [--no-baselines] [--quick]
 
 --set and --no-baselines are for exploration: the table is printed, not written.
 """
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="add the autoregressive row")
     parser.add_argument("--masked", action="store_true", help="add the masked row")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--model-seeds", type=int, default=1,
+                        help="seeds of each learned row (about 50 min each at 16x16)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of the learned rows (e.g. autoregressive.layers=4)")
     parser.add_argument("--no-baselines", action="store_true",
@@ -134,7 +137,7 @@ def main() -> None:
         extra = "".join(", " + item for item in own)
         label = (f"{name} (z2, translations {getattr(config, name).translations}, warm "
                  f"start, {config.method.samples:,} draws{extra})")
-        rows.append(run_row(label, config, spec, exact, 1))
+        rows.append(run_row(label, config, spec, exact, args.model_seeds))
     add_ratio_column(rows, "mean abs error", "error / best")
     title = (f"Ising {args.L}x{args.L} at beta={args.beta:.6g}, free energy per site vs "
              f"exact {exact:.8f} (budget {budget:,} evaluations, 1 thread)")
