@@ -28,13 +28,15 @@ def energy_histogram(energy: np.ndarray, weights: np.ndarray | None,
     if not keep.any():
         return None
     # Bins from the central 99.8 %: one far-off sample must not squash the histogram.
+    # `binned`: the samples inside the bins. All the weights' mass can sit outside them, and
+    # then there is no reweighted curve to draw (its density would divide by zero).
     low, high = np.quantile(energy[keep], [0.001, 0.999])
-    bins = np.linspace(low, high, 51) if high > low else 50
+    if high > low:
+        bins, binned = np.linspace(low, high, 51), keep & (energy >= low) & (energy <= high)
+    else:
+        bins, binned = 50, keep      # automatic bins span every kept value
     fig, (ax,) = new_figure()
     ax.hist(energy[keep], bins=bins, density=True, histtype="step", label="raw samples")
-    # the weights' mass inside the bins: all of it can sit on samples outside them, and then
-    # there is no reweighted curve to draw (density would divide by zero)
-    binned = keep & (energy >= low) & (energy <= high)
     if weights is not None and weights[binned].sum() > 0:
         ax.hist(energy[keep], bins=bins, weights=weights[keep], density=True, histtype="step",
                 label="reweighted")
