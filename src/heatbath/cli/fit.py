@@ -67,10 +67,14 @@ def build_data_config(*, config_file, data, steps, seed, device, overrides):
 def fit_data_command(*, config_file, data, out, steps, seed, device, resume, overrides,
                      quiet) -> None:
     from heatbath.core.progress import progress_bar
+    from heatbath.generative.elastic import restart_count, restarted_into
     from heatbath.generative.fit import fit_data, resumed_config
 
     config = build_data_config(config_file=config_file, data=data, steps=steps, seed=seed,
                                device=device, overrides=overrides)
+    if not resume and out is not None and restarted_into(out):
+        echo(f"torchrun restart {restart_count()}: continuing {out} from its last checkpoint", quiet)
+        resume = True
     if resume:
         if out is None:
             raise UserError("--resume needs --out RUN_DIR (the run to continue)")

@@ -23,11 +23,12 @@ from heatbath.core.errors import UserError
 from heatbath.core.records import (RUN_JSON, DataRunRecord, DataSummary, read_run_record,
                                    write_record)
 from heatbath.generative.corruptions import residual_scale
+from heatbath.generative.elastic import mark_launch, restarted_into
 from heatbath.generative.run import load_run, run_corruption
 from heatbath.generative.resolve import (make_net, make_path, net_options, network_shape,
                                         resolve_config)
 from heatbath.core.runs import (DTYPES, atomic_save_npz, atomic_save_tensors, atomic_write_text,
-                                check_out_dir, default_run_dir)
+                                check_out_dir, default_run_dir, staged_directory)
 from heatbath.generative.train import TrainingJob, distributed_context, train
 
 
@@ -109,6 +110,8 @@ def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False
     """Train a generative model; returns the run directory."""
     if resume and out is None:
         raise UserError("--resume needs --out RUN_DIR (the run to continue)")
+    if not resume and out is not None and restarted_into(out):
+        resume = True   # torchrun restarted this launch after a failure: continue its own run
     if out is not None:
         _check_out_dir(out, resume)
     ctx = distributed_context(config.train.device)
@@ -122,15 +125,7 @@ def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False
     created = False
     if ctx.is_main and not resume:
         created = not run_dir.exists()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.toml", to_toml(config))
-        write_record(run_dir / RUN_JSON, info)
-        tensors = {"x": heldout.x.to(job.train_x.dtype)}
-        if heldout.c is not None:
-            tensors["c"] = heldout.c
-        if heldout.x0 is not None:
-            tensors["x0"] = heldout.x0.to(job.train_x.dtype)
-        atomic_save_tensors(run_dir / "heldout.safetensors", tensors)
+        _write_new_run(run_dir, config, info, heldout, job.train_x.dtype)
     if ctx.world > 1:
         torch.distributed.barrier()
     if on_ready is not None:
@@ -149,6 +144,22 @@ def fit_data(config: RunConfig, out: Path | None = None, *, resume: bool = False
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return run_dir
+
+
+def _write_new_run(run_dir: Path, config: RunConfig, info: DataRunRecord, heldout: DataSet,
+                   dtype: torch.dtype) -> None:
+    """The files a run starts with, renamed into place together: a restarted torchrun launch
+    (elastic.py) then finds either no run or one it can resume, never half of one."""
+    with staged_directory(run_dir) as stage:
+        atomic_write_text(stage / "config.toml", to_toml(config))
+        write_record(stage / RUN_JSON, info)
+        tensors = {"x": heldout.x.to(dtype)}
+        if heldout.c is not None:
+            tensors["c"] = heldout.c
+        if heldout.x0 is not None:
+            tensors["x0"] = heldout.x0.to(dtype)
+        atomic_save_tensors(stage / "heldout.safetensors", tensors)
+        mark_launch(stage)
 
 
 def _finish(run_dir: Path, config: RunConfig, ema_state: dict) -> None:

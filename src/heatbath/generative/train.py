@@ -43,8 +43,21 @@ def distributed_context(device: str) -> DistributedContext:
     if world <= 1:
         return DistributedContext()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        _join_group("nccl" if device.startswith("cuda") else "gloo")
     return DistributedContext(dist.get_rank(), dist.get_world_size())
+
+
+def _join_group(backend: str) -> None:
+    """init_process_group over the launcher's store, under a prefix for this restart attempt.
+
+    torchrun keeps one store across restarts (`--max-restarts`), so without the prefix a
+    restarted rank can read the address a dead rank of the previous attempt published, and the
+    new group then fails to connect ("connection refused") or hangs.
+    """
+    store, rank, world = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    prefixed = dist.PrefixStore(f"heatbath/attempt_{attempt}/", store)
+    dist.init_process_group(backend, store=prefixed, rank=rank, world_size=world)
 
 
 @dataclass
