@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from heatbath.cli import main
+from heatbath.samplers import SAMPLERS
 
 TINY = ["--set", "model.hidden=32", "--set", "model.depth=2", "--set", "train.batch_size=64",
         "--set", "eval.samples=100", "--set", "eval.likelihood_max=40",
@@ -28,7 +29,7 @@ def test_fit_records_the_process_and_a_stacked_network(phase_run):
     assert np.load(phase_run / "samples.npz")["x"].shape[1:] == (2,)
 
 
-@pytest.mark.parametrize("sampler", ["splitting", "conjugate", "euler", "heun", "dopri5"])
+@pytest.mark.parametrize("sampler", sorted(n for n, s in SAMPLERS.items() if s.phase_step))
 def test_phase_samplers_run_and_are_per_sample_deterministic(phase_run, tmp_path, sampler):
     big, small, even = tmp_path / "big.npz", tmp_path / "small.npz", tmp_path / "even.npz"
     for out, n, grid in ((big, 12, []), (small, 5, []), (even, 5, ["--grid", "uniform"])):
@@ -83,8 +84,9 @@ def test_fit_refusals_come_before_anything_is_written(tmp_path, capsys, settings
     assert not out.exists()
 
 
-def test_splitting_on_an_ordinary_path_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("sampler", sorted(n for n, s in SAMPLERS.items() if s.phase_only))
+def test_phase_only_samplers_on_an_ordinary_path_are_refused(tmp_path, capsys, sampler):
     code = main(["fit", "--data", "builtin:moons:n=100", "--out", str(tmp_path / "r"), "--quiet",
-                 "--set", "sample.sampler=splitting"])
+                 "--set", f"sample.sampler={sampler}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "phase-space" in err, err

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from heatbath.samplers.ode import adaptive, conjugate, dpm_solver_2m, euler, heun
-from heatbath.samplers.phase_space import phase_conjugate, splitting
+from heatbath.samplers.phase_space import exponential_sde, phase_conjugate, splitting
 from heatbath.samplers.stochastic import ddim, ddpm, euler_maruyama
 
 
@@ -96,9 +96,14 @@ def _splitting(field, u, grid, noise, settings, trace=None):
     return splitting(field, u, grid, noise)
 
 
+def _exponential_sde(field, u, grid, noise, settings, trace=None):
+    return exponential_sde(field, u, grid, noise)
+
+
 def _phase_only(field, x, grid, noise, settings, trace=None):
-    raise ValueError("the splitting sampler integrates phase-space paths; use path.name=cld "
-                     "or psld, or another sampler")
+    raise ValueError(f"the {', '.join(n for n, s in SAMPLERS.items() if s.phase_only)} "
+                     f"samplers integrate phase-space paths; use path.name=cld or psld, or "
+                     f"another sampler")
 
 
 def phase_samplers() -> str:
@@ -128,6 +133,11 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     Sampler("splitting", _phase_only, "1 (weak)", 1, _always, False, lambda s: "path",
             "cld/psld only: symmetric splitting of the reverse SDE (SSCS), exact OU half-steps",
             phase_step=_splitting, phase_only=True),
+    Sampler("exponential-sde", _phase_only, "2 (weak, multistep)", 1, _always, False,
+            lambda s: "path",
+            "cld/psld only: reverse SDE by an exponential integrator around the Gaussian model, "
+            "noise exact, network residual extrapolated linearly (2M)",
+            phase_step=_exponential_sde, phase_only=True),
     Sampler("ddim", _ddim, "1", 1, lambda s: s.eta > 0, False,
             _map_unless(lambda s: s.eta > 0), "DDIM, --eta from 0 (deterministic) to 1"),
     Sampler("ddpm", _ddpm, "1", 1, _always, False, lambda s: "path",
