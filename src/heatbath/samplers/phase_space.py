@@ -116,22 +116,26 @@ def _gaussian_marginal(path, t: float) -> torch.Tensor:
     return (c.chol @ c.chol.transpose(-1, -2) + c.phi @ data @ c.phi.transpose(-1, -2))[0]
 
 
-def exponential_sde_step(path, t: float, t_next: float):
-    """(Φ, M₀, M₁, L_Q) of one step of the reverse SDE written around the Gaussian model,
-    du = (F_s·u + 2G·ρ) dt + √(βD) dW̄ with F_s = −β·A + 2G·E and ρ = ε̂ − E·u:
+def exponential_sde_step(path, t: float, t_next: float, churn: float = 1.0):
+    """(Φ, M₀, M₁, L_Q) of one step of the reverse SDE with squared diffusion churn·β·D,
+    written around the Gaussian model: with k = 1 + churn (2 for the reverse SDE proper, 1 for
+    the probability-flow ODE), ρ = ε̂ − E·u and F_k = −β·A + k·G·E,
+    du = (F_k·u + k·G·ρ) dt + √(churn·β·D) dW̄, and
 
-        u' = Φ·u + M₀·ρ(t) + M₁·ρ'(t) + L_Q·ξ,   M_j = ∫ Φ(t' ← r)·2G(r)·(r − t)ʲ dr,
+        u' = Φ·u + M₀·ρ(t) + M₁·ρ'(t) + L_Q·ξ,   M_j = ∫ Φ(t' ← r)·k·G(r)·(r − t)ʲ dr,
 
     for a residual ρ(r) = ρ(t) + (r − t)·ρ'(t). Φ, M₀ and M₁ are blocks of the propagator of
-    d/dr (u, ρ₀, w, ρ₁) = (F_s·u + 2G·(ρ₀ + w), 0, ρ₁, 0). The noise covariance Q of the
+    d/dr (u, ρ₀, w, ρ₁) = (F_k·u + k·G·(ρ₀ + w), 0, ρ₁, 0). The noise covariance Q of the
     linear SDE does not depend on the data, and for Gaussian data the exact transition carries
-    the marginal C(t) to C(t'), so Q = C(t') − Φ·C(t)·Φᵀ; L_Q is its Cholesky factor (its
-    eigenvalues clamped at 0 against rounding)."""
+    the marginal C(t) to C(t') whatever the churn, so Q = C(t') − Φ·C(t)·Φᵀ; L_Q is its
+    symmetric square root (eigenvalues clamped at 0 against rounding)."""
+    k = 1.0 + churn
+
     def generator_at(r):
         f, g, e = _linearisation(path, r)
         generator = torch.zeros(len(r), 8, 8, dtype=torch.float64)
-        generator[:, :2, :2] = f + g @ e
-        generator[:, :2, 2:4] = generator[:, :2, 4:6] = 2.0 * g
+        generator[:, :2, :2] = f + churn * g @ e
+        generator[:, :2, 2:4] = generator[:, :2, 4:6] = k * g
         generator[:, 4:6, 6:8] = torch.eye(2, dtype=torch.float64)
         return generator
 
@@ -143,13 +147,16 @@ def exponential_sde_step(path, t: float, t_next: float):
     return phi[None], m0[None], m1[None], root[None]
 
 
-def exponential_sde(field, u: torch.Tensor, grid: torch.Tensor, noise) -> SamplerResult:
+def exponential_sde(field, u: torch.Tensor, grid: torch.Tensor, noise,
+                    churn: float = 1.0) -> SamplerResult:
     """The reverse SDE by an exponential integrator around the Gaussian model, second order
     in the network's residual by a multistep slope (DPM-Solver++(2M)-SDE's idea on phase
     space): each step solves the linear part and its noise exactly and integrates the
     residual ρ = ε̂ − E·u as the line through this step's and the last step's ρ (the first
     step holds it). Exact in law at any step count for Gaussian data of scale σ_data (ρ = 0).
-    One network evaluation and one Gaussian draw (noise(k)) per step."""
+    `churn` scales the squared diffusion (1: the reverse SDE; 0: the probability-flow ODE,
+    deterministic, no draws). One network evaluation and one Gaussian draw (noise(k)) per
+    step."""
     times = grid.tolist()
     previous = None
     for k, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
@@ -159,9 +166,10 @@ def exponential_sde(field, u: torch.Tensor, grid: torch.Tensor, noise) -> Sample
         gx, gv = mix(gaussian, *split(u))
         rho = join(rx - gx, rv - gv)
         slope = torch.zeros_like(rho) if previous is None else (rho - previous[1]) / (t - previous[0])
-        phi, m0, m1, root = exponential_sde_step(field.path, t, t_next)
-        parts = (mix(phi, *split(u)), mix(m0, *split(rho)), mix(m1, *split(slope)),
-                 mix(root, *split(noise(k))))
+        phi, m0, m1, root = exponential_sde_step(field.path, t, t_next, churn)
+        parts = [mix(phi, *split(u)), mix(m0, *split(rho)), mix(m1, *split(slope))]
+        if churn > 0:
+            parts.append(mix(root, *split(noise(k))))
         u = join(sum(part[0] for part in parts), sum(part[1] for part in parts))
         previous = (t, rho)
     return SamplerResult(u, len(times) - 1)

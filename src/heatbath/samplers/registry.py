@@ -97,7 +97,7 @@ def _splitting(field, u, grid, noise, settings, trace=None):
 
 
 def _exponential_sde(field, u, grid, noise, settings, trace=None):
-    return exponential_sde(field, u, grid, noise)
+    return exponential_sde(field, u, grid, noise, churn=settings.churn)
 
 
 def _phase_only(field, x, grid, noise, settings, trace=None):
@@ -133,10 +133,11 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     Sampler("splitting", _phase_only, "1 (weak)", 1, _always, False, lambda s: "path",
             "cld/psld only: symmetric splitting of the reverse SDE (SSCS), exact OU half-steps",
             phase_step=_splitting, phase_only=True),
-    Sampler("exponential-sde", _phase_only, "2 (weak, multistep)", 1, _always, False,
-            lambda s: "path",
+    Sampler("exponential-sde", _phase_only, "2 (weak, multistep)", 1, lambda s: s.churn > 0,
+            False, _map_unless(lambda s: s.churn > 0),
             "cld/psld only: reverse SDE by an exponential integrator around the Gaussian model, "
-            "noise exact, network residual extrapolated linearly (2M)",
+            "noise exact, network residual extrapolated linearly (2M); --churn scales the "
+            "squared diffusion (0 = the probability-flow ODE)",
             phase_step=_exponential_sde, phase_only=True),
     Sampler("ddim", _ddim, "1", 1, lambda s: s.eta > 0, False,
             _map_unless(lambda s: s.eta > 0), "DDIM, --eta from 0 (deterministic) to 1"),
