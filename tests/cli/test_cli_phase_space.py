@@ -90,3 +90,17 @@ def test_phase_only_samplers_on_an_ordinary_path_are_refused(tmp_path, capsys, s
                  "--set", f"sample.sampler={sampler}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "phase-space" in err, err
+
+
+def test_churn_reaches_the_exponential_sde(phase_run, tmp_path):
+    """--churn 0 turns the exponential SDE into its deterministic probability-flow integrator."""
+    draws = {}
+    for name, churn in (("ode", "0"), ("sde", "1"), ("strong", "2")):
+        out = tmp_path / f"{name}.npz"
+        assert main(["sample", str(phase_run), "-n", "6", "--sampler", "exponential-sde",
+                     "--churn", churn, "--nfe", "8", "--seed", "4", "--out", str(out),
+                     "--quiet"]) == 0
+        draws[name] = np.load(out)["x"]
+    assert np.isfinite(np.concatenate(list(draws.values()))).all()
+    assert not np.allclose(draws["ode"], draws["sde"], atol=1e-3)
+    assert not np.allclose(draws["sde"], draws["strong"], atol=1e-3)
