@@ -110,16 +110,15 @@ def make_scheduler(kind: str, path):
 
 
 def diffusers_samples(field: Field, kind: str, steps: int, n: int,
-                      event_shape: tuple = (2,)) -> tuple[torch.Tensor, int]:
+                      event_shape: tuple = (2,), seed: int = SAMPLE_SEED) -> tuple[torch.Tensor, int]:
     scheduler = make_scheduler(kind, field.path)
     scheduler.set_timesteps(steps)
     model = DiscreteEpsModel(field, scheduler.alphas_cumprod)
-    generator = torch.Generator().manual_seed(SAMPLE_SEED)   # DDPM's injected noise
+    generator = torch.Generator().manual_seed(seed)   # DDPM's injected noise
     # The same starting points as heatbath's samplers (common random numbers): heatbath's
     # per-sample noise at the scheduler's first time, ≈ N(0, I) = diffusers' own x_T for VP.
     t_first = float(model.times[int(scheduler.timesteps[0])])
-    x = initial_noise(field.path, t_first, torch.arange(n), event_shape, SAMPLE_SEED,
-                      torch.float32)
+    x = initial_noise(field.path, t_first, torch.arange(n), event_shape, seed, torch.float32)
     with torch.no_grad():
         for timestep in scheduler.timesteps:
             x = scheduler.step(model(x, timestep), timestep, x, generator=generator).prev_sample
