@@ -195,3 +195,14 @@ def test_likelihood_bound_is_the_joint_density_less_the_velocity_law(process):
     joint = found.log_q + path.velocity_prior_log_prob(v0)
     exact_joint = field.marginal_log_prob(torch.cat([x, v0], 1), path.time_range[1])
     assert (joint - exact_joint).abs().max() < 1e-4
+
+
+def test_mix_moves_the_cpu_matrices_to_the_state_device():
+    """Samplers build their 2×2 matrices in float64 on the CPU; a state on another device (a
+    GPU; here the meta device, which refuses a CPU operand the same way) must get them there."""
+    from heatbath.paths.phase_path import mix
+
+    matrix = torch.tensor([[[1.0, 2.0], [0.0, 1.0]]], dtype=torch.float64).expand(3, 2, 2)
+    x = torch.zeros(3, 4, device="meta")
+    mixed = mix(matrix, x, x)
+    assert all(part.device.type == "meta" and part.dtype == torch.float32 for part in mixed)

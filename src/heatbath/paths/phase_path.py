@@ -36,9 +36,11 @@ class PhaseCoefficients:
 
 
 def mix(matrix: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M₀₀x + M₀₁v, M₁₀x + M₁₁v) for per-sample 2×2 matrices M (B, 2, 2)."""
+    """(M₀₀x + M₀₁v, M₁₀x + M₁₁v) for per-sample 2×2 matrices M (B, 2, 2); the matrices
+    (float64, on the CPU where the samplers build them) move to x's device and dtype."""
     shape = (-1,) + (1,) * (x.dim() - 1)
-    m = [[matrix[:, i, j].reshape(shape).to(x.dtype) for j in range(2)] for i in range(2)]
+    m = [[matrix[:, i, j].reshape(shape).to(device=x.device, dtype=x.dtype) for j in range(2)]
+         for i in range(2)]
     return m[0][0] * x + m[0][1] * v, m[1][0] * x + m[1][1] * v
 
 
