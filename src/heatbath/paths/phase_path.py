@@ -128,7 +128,7 @@ class PhaseSpacePath:
 
     def gaussian_eps(self, u: torch.Tensor, c: PhaseCoefficients) -> torch.Tensor:
         """E·u, the ε of the optimal model for data N(0, σ_data²)."""
-        return join(*mix(c.gaussian_eps.to(u.device), *split(u)))
+        return join(*mix(c.gaussian_eps, *split(u)))
 
     def trained_part(self, tensor: torch.Tensor) -> torch.Tensor:
         """The halves of ε that reach the ODE: v alone for CLD (hybrid score matching)."""

@@ -86,6 +86,12 @@ def conjugate_step(path, t: float, t_next: float, lam: float) -> tuple[torch.Ten
     return propagator[None, :2, :2], propagator[None, :2, 2:]
 
 
+def _residual(field, u: torch.Tensor, t: float) -> torch.Tensor:
+    """ρ = ε̂ − E·u: what the field's ε adds to the Gaussian model's (`path.gaussian_eps`)."""
+    eps, c = field.eps(u, t)
+    return eps - field.path.gaussian_eps(u, c)
+
+
 def phase_conjugate(field, u: torch.Tensor, grid: torch.Tensor, lam: float = 0.0) -> SamplerResult:
     """The conjugate integrator (Pandey, Rudolph & Mandt 2024) on a phase-space path, built
     around the Gaussian model: du/dt = F·u + G·ρ with ρ = ε̂ − E·u (`_linearisation`).
@@ -97,14 +103,11 @@ def phase_conjugate(field, u: torch.Tensor, grid: torch.Tensor, lam: float = 0.0
     """
     times = grid.tolist()
     for t, t_next in zip(times[:-1], times[1:]):
-        eps, _ = field.eps(u, t)
-        _, _, gaussian = _linearisation(field.path, torch.tensor([t], dtype=torch.float64))
-        rx, rv = split(eps)
-        gx, gv = mix(gaussian, *split(u))
+        rho = _residual(field, u, t)
         psi, integral = conjugate_step(field.path, t, t_next, lam)
         h = t_next - t
         px, pv = mix(psi, *split(u))
-        mx, mv = mix(integral, rx - gx, rv - gv)
+        mx, mv = mix(integral, *split(rho))
         u = math.exp(lam * h) * join((1.0 - lam * h) * px + mx, (1.0 - lam * h) * pv + mv)
     return SamplerResult(u, len(times) - 1)
 
@@ -160,11 +163,7 @@ def exponential_sde(field, u: torch.Tensor, grid: torch.Tensor, noise,
     times = grid.tolist()
     previous = None
     for k, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
-        eps, _ = field.eps(u, t)
-        _, _, gaussian = _linearisation(field.path, torch.tensor([t], dtype=torch.float64))
-        rx, rv = split(eps)
-        gx, gv = mix(gaussian, *split(u))
-        rho = join(rx - gx, rv - gv)
+        rho = _residual(field, u, t)
         slope = torch.zeros_like(rho) if previous is None else (rho - previous[1]) / (t - previous[0])
         phi, m0, m1, root = exponential_sde_step(field.path, t, t_next, churn)
         parts = [mix(phi, *split(u)), mix(m0, *split(rho)), mix(m1, *split(slope))]
