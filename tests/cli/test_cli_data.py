@@ -117,6 +117,22 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert steps(whole) == steps(split)
 
 
+def test_resume_counts_from_the_tensors_when_a_crash_left_an_older_json(tmp_path):
+    """A crash between the checkpoint's two writes leaves the previous state.json beside the
+    newer tensors: resuming must still end exactly where an uninterrupted run does."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    base = ["fit", "--data", "builtin:8gaussians:n=400", "--seed", "5"] + TINY
+    assert main(base + ["--steps", "40", "--out", str(whole)]) == 0
+    assert main(base + ["--steps", "20", "--out", str(split)]) == 0
+    state = split / "checkpoint" / "state.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "step": 0, "ema_updates": 0}))
+    assert main(["fit", "--resume", "--out", str(split), "--steps", "40", "--quiet"]) == 0
+    a, b = load_file(whole / "model.safetensors"), load_file(split / "model.safetensors")
+    assert all((a[k] == b[k]).all() for k in a)
+    losses = lambda d: [json.loads(l)["loss"] for l in (d / "metrics.jsonl").read_text().splitlines()]
+    assert losses(whole) == losses(split)
+
+
 def test_image_run_reports_bits_per_dim(tmp_path, capsys):
     out = tmp_path / "digits"
     assert main(["fit", "--data", "builtin:digits:n=300", "--steps", "4", "--out", str(out),

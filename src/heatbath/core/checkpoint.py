@@ -27,8 +27,10 @@ def save_checkpoint(run_dir: Path, step: int, net, ema, optimizer, generator_sta
             tensors[f"opt.{index}.{key}"] = torch.as_tensor(value)
     for rank, state in enumerate(generator_states):
         tensors[f"rng.{rank}"] = state
-    # Tensors first, then the JSON that names the step: a crash in between leaves the previous
-    # JSON, whose step the metrics are truncated to; the newer tensors are a superset.
+    # The tensors carry their own step: a crash between the two writes leaves the previous
+    # JSON beside the newer tensors, and resuming must count from the tensors' step.
+    tensors["step"] = torch.tensor(step, dtype=torch.int64)
+    tensors["ema_updates"] = torch.tensor(ema.num_updates, dtype=torch.int64)
     atomic_save_tensors(Path(run_dir) / STATE_TENSORS, tensors)
     atomic_write_json(Path(run_dir) / STATE_JSON,
                       {"step": step, "ema_updates": ema.num_updates, **extra})
@@ -46,6 +48,9 @@ def load_checkpoint(run_dir: Path, net, ema, optimizer) -> tuple[int, list, dict
     except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
         raise UserError(f"checkpoint {json_path} is corrupt: {exc}") from None
     tensors = load_tensors(run_dir / STATE_TENSORS, "checkpoint")
+    if "step" in tensors:   # checkpoints written before the tensors carried their step lack it
+        step = int(tensors["step"])
+        meta = {**meta, "step": step, "ema_updates": int(tensors["ema_updates"])}
     _load_module(net, tensors, "net.")
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")},
                         int(meta["ema_updates"]))
