@@ -3,7 +3,7 @@
 import json
 
 from heatbath.cli import main
-from heatbath.generative.elastic import LAUNCH_JSON, restarted_into
+from heatbath.generative.elastic import LAUNCH_JSON, is_multi_process_worker, restarted_into
 
 TINY = ["--set", "model.hidden=16", "--set", "model.depth=2", "--set", "train.batch_size=32",
         "--set", "eval.samples=20", "--set", "train.log_every=5",
@@ -64,3 +64,13 @@ def test_a_user_directory_is_never_taken_for_a_restart(tmp_path, monkeypatch):
     assert main(["fit", "--data", "builtin:moons:n=300", "--out", str(out), "--steps", "5"]
                 + TINY) == 2
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_only_a_worker_of_a_multi_process_launch_ends_itself(monkeypatch):
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not is_multi_process_worker()   # WORLD_SIZE alone is not torchrun
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-a")
+    assert is_multi_process_worker()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not is_multi_process_worker()   # a one-process torchrun returns normally

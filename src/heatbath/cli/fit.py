@@ -67,7 +67,8 @@ def build_data_config(*, config_file, data, steps, seed, device, overrides):
 def fit_data_command(*, config_file, data, out, steps, seed, device, resume, overrides,
                      quiet) -> None:
     from heatbath.core.progress import progress_bar
-    from heatbath.generative.elastic import restart_count, restarted_into
+    from heatbath.generative.elastic import (end_worker_process, is_multi_process_worker,
+                                             restart_count, restarted_into)
     from heatbath.generative.fit import fit_data, resumed_config
 
     config = build_data_config(config_file=config_file, data=data, steps=steps, seed=seed,
@@ -88,6 +89,8 @@ def fit_data_command(*, config_file, data, out, steps, seed, device, resume, ove
         run_dir = fit_data(config, out, resume=resume, progress=advance,
                            on_ready=lambda d: echo(f"run directory: {d}", quiet))
     echo(f"trained {config.train.steps} steps; report: {run_dir / 'report.html'}", quiet)
+    if is_multi_process_worker():
+        end_worker_process()
 
 
 def build_energy_config(*, config_file, target, method, steps, seed, overrides):

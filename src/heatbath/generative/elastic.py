@@ -45,3 +45,23 @@ def restarted_into(out: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(recorded, dict) and recorded.get("torchelastic_run_id") == run_id
+
+
+def is_multi_process_worker() -> bool:
+    """True in a torchrun worker of a group of more than one process."""
+    return launch_id() is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def end_worker_process(code: int = 0) -> None:
+    """End a finished multi-process worker at once, skipping interpreter teardown.
+
+    Gloo's C++ threads can still be alive while Python tears the process down; a joinable
+    std::thread destroyed then calls std::terminate ("terminate called without an active
+    exception"), and the worker dies by SIGABRT after its run finished correctly (seen in CI).
+    Every file is already closed and the group left, so only the streams need flushing.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
