@@ -31,6 +31,8 @@ perfect model scores with the same N):
   R_b, labelled by origin, each cloud classified by its nearest other cloud under CD (ties to
   the lowest index, generated first). 0.5 is ideal, 1.0 fully separable; ± is the binomial
   √(a(1−a)/2N), a rough guide only.
+* 1-NNA null mean: (N−1)/(2N−1), the exact expectation of 1-NNA between two independent sets
+  of N clouds from one law (exchangeability): the value the floor column scatters around.
 * MMD (CD): (1/N) Σ_{r ∈ R_b} min_s CD(s, r), each reference cloud's closest sample, averaged;
   lower is better; ± bootstrap (200 replicates over both sets).
 * COV (CD): the fraction of R_b that is the nearest reference cloud of some sample; higher is
@@ -117,6 +119,8 @@ def evaluate(family: str, args, scratch: Path) -> dict:
         value, floor = with_floor(metric, generated, reference, split, distance="chamfer")
         cells[name] = fmt(value, digits)
         cells[f"{name} floor"] = fmt(floor, digits)
+        if metric == "one_nna":   # what the floor scores on average: its noise is large
+            cells["1-NNA null mean"] = f"{value.extra['null_expectation']:.3f}"
         log(f"  {name}: {cells[name]} (floor {cells[f'{name} floor']})")
     return {"family": family, "N": len(split[0]), **cells, "train s": f"{train_s:.0f}",
             "NFE": nfe, "sample s": f"{sample_s:.0f}"}

@@ -9,7 +9,8 @@ import torch
 
 from heatbath.core.errors import UserError
 from heatbath.estimators.clouds import (chamfer, coverage, emd, mmd, one_nna,
-                                        pairwise_distances, with_floor)
+                                        one_nna_null_expectation, pairwise_distances,
+                                        with_floor)
 
 
 def _t(points):
@@ -84,6 +85,19 @@ def test_one_nna_is_about_one_half_for_one_distribution(distance):
     # Binomial standard error of an accuracy near 1/2 over 2n predictions; 3 of them.
     assert abs(result.value - 0.5) < 3 * 0.5 / math.sqrt(2 * n)
     assert result.ci95[0] >= 0.0 and result.ci95[1] <= 1.0
+
+
+@pytest.mark.parametrize("n, m", [(6, 6), (4, 9)])
+def test_one_nna_of_one_law_averages_its_exact_null_expectation(n, m):
+    """Over many independent draws of equal-law sets, the mean 1-NNA is the exchangeability
+    value [n(n−1) + m(m−1)] / [(n+m)(n+m−1)], below 1/2; tolerance 4 standard errors."""
+    draws = 3000
+    clouds = _clouds((draws, n + m, 5, 2), 11)
+    values = np.array([one_nna(c[:n], c[n:]).value for c in clouds])
+    expected = one_nna_null_expectation(n, m)
+    assert one_nna(clouds[0, :n], clouds[0, n:]).extra["null_expectation"] == expected
+    assert abs(values.mean() - expected) < 4 * values.std(ddof=1) / math.sqrt(draws)
+    assert expected == pytest.approx({(6, 6): 5 / 11, (4, 9): (12 + 72) / (13 * 12)}[(n, m)])
 
 
 def test_with_floor_matches_the_metric_on_the_halves():

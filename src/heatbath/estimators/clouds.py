@@ -21,7 +21,10 @@ square root, as PointFlow):
 * `one_nna`: leave-one-out 1-nearest-neighbour accuracy on S ∪ R labelled by origin, each cloud
   classified by its nearest other cloud; ties go to the lowest index in the order [S, R]. 0.5
   is ideal, 1.0 fully separable sets. Stderr √(a(1−a)/(|S|+|R|)), binomial, a rough guide only
-  (leave-one-out predictions are not independent).
+  (leave-one-out predictions are not independent). When S and R are independent draws of one
+  law, the 2N clouds are exchangeable, so a cloud's nearest other cloud is equally likely to be
+  any of them and the expected accuracy is exactly [n(n−1) + m(m−1)] / [(n+m)(n+m−1)]
+  (n = |S|, m = |R|; (n−1)/(2n−1), just under 1/2, when n = m): `extra["null_expectation"]`.
 * `with_floor`: a metric next to the same metric between two halves of the reference data.
 """
 
@@ -151,7 +154,13 @@ def one_nna(S, R, distance: str = "chamfer") -> Estimate:
     interval = (max(0.0, accuracy - 1.96 * stderr), min(1.0, accuracy + 1.96 * stderr))
     return Estimate(accuracy, stderr, n + m, ci95=interval, extra={"metric": f"1nna_{distance}",
                                       "accuracy_S": float(correct[:n].mean()),
-                                      "accuracy_R": float(correct[n:].mean())})
+                                      "accuracy_R": float(correct[n:].mean()),
+                                      "null_expectation": one_nna_null_expectation(n, m)})
+
+
+def one_nna_null_expectation(n: int, m: int) -> float:
+    """Expected 1-NNA of n and m clouds drawn independently from one law (module docstring)."""
+    return (n * (n - 1) + m * (m - 1)) / ((n + m) * (n + m - 1))
 
 
 _SET_METRICS = {"mmd": mmd, "coverage": coverage, "one_nna": one_nna}
