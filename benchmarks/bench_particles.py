@@ -23,7 +23,7 @@ The reference is HMC: `REFERENCE_CHAINS` chains of `REFERENCE_STEPS` steps after
 thinned by 10; its ⟨U⟩ error bar comes from the spread of the chain means.
 
     .venv/bin/python benchmarks/bench_particles.py [--target dw4|lj13|lj13_doubled]
-        [--samples N] [--skip cnf,...] [--report NAME] [--quick]
+        [--samples N] [--skip cnf,...] [--report NAME] [--threads T] [--quick]
 """
 
 from __future__ import annotations
@@ -170,15 +170,19 @@ def row(label: str, result, seconds: float, evals: int, ref) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", default="dw4", choices=["dw4", "lj13", "lj13_doubled"])
-    parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--samples", type=int, help="samples per method (default 10⁴; "
+                        "--quick: 500)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report", help="table file name without .md (default "
                         "bench_particles_TARGET): a run of some rows beside another table")
     parser.add_argument("--skip", default="",
                         help="comma-separated methods to leave out (cnf, flow, nets, cmcd, idem, "
                              "ais, smc; flow drops both coupling-flow rows)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 for the side-by-side tables; 2 to time a row "
+                             "against a goal stated for 2 cores)")
     args = parser.parse_args()
-    threads = pin_threads()
+    threads = pin_threads(args.threads)
     skipped = set(filter(None, args.skip.split(",")))
     known = {method for method, _ in shared_methods(True).values()}
     if skipped - known:
@@ -188,7 +192,7 @@ def main() -> None:
     ref = reference(args.target, args.quick)
     table = {label: entry for label, entry in methods(args.target, args.quick).items()
              if entry[0] not in skipped}
-    samples = args.samples
+    samples = args.samples or (500 if args.quick else 10000)
     rows = []
     for label, (method, settings) in table.items():
         log(f"{label} ...")
@@ -201,7 +205,7 @@ def main() -> None:
     title = (f"{args.target}: Boltzmann generators on the zero-CoM subspace, {samples} samples "
              f"each, against HMC reference <U> = {ref[2].value:.3f} ± {ref[2].stderr:.3f} "
              f"({len(ref[1])} samples; floors between its halves: energy W2 {energy_floor:.3f}, "
-             f"distance W2 {distance_floor:.4f}; {threads} thread)"
+             f"distance W2 {distance_floor:.4f}; {threads} thread(s))"
              + (f"; left out: {args.skip}" if skipped else ""))
     text = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     if args.quick:
