@@ -22,7 +22,7 @@ square root, as PointFlow):
   classified by its nearest other cloud; ties go to the lowest index in the order [S, R]. 0.5
   is ideal, 1.0 fully separable sets. Stderr √(a(1−a)/(|S|+|R|)), binomial, a rough guide only
   (leave-one-out predictions are not independent). When S and R are independent draws of one
-  law, the 2N clouds are exchangeable, so a cloud's nearest other cloud is equally likely to be
+  law, the n + m clouds are exchangeable, so a cloud's nearest other cloud is equally likely to be
   any of them and the expected accuracy is exactly [n(n−1) + m(m−1)] / [(n+m)(n+m−1)]
   (n = |S|, m = |R|; (n−1)/(2n−1), just under 1/2, when n = m): `extra["null_expectation"]`.
 * `with_floor`: a metric next to the same metric between two halves of the reference data.
