@@ -133,6 +133,31 @@ def test_resume_counts_from_the_tensors_when_a_crash_left_an_older_json(tmp_path
     assert losses(whole) == losses(split)
 
 
+@pytest.mark.parametrize("damage", ["tensors", "json"])
+def test_a_checkpoint_without_valid_counters_is_refused_in_one_line(tmp_path, capsys, damage):
+    """The step and EMA count live in the tensors (older checkpoints: in the JSON); either
+    source damaged is exit 2 with one line, and the run directory is left as it was."""
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    assert main(["fit", "--data", "builtin:8gaussians:n=200", "--steps", "10", "--out", str(run)]
+                + TINY) == 0
+    tensors_path = run / "checkpoint" / "state.safetensors"
+    tensors = load_file(tensors_path)
+    del tensors["ema_updates"]
+    if damage == "json":   # an older checkpoint: no counters in the tensors, a JSON without them
+        del tensors["step"]
+        (run / "checkpoint" / "state.json").write_text(json.dumps({"step": 10}))
+    save_file(tensors, tensors_path)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["fit", "--resume", "--out", str(run), "--steps", "20", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is corrupt" in err and "ema_updates" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
 def test_image_run_reports_bits_per_dim(tmp_path, capsys):
     out = tmp_path / "digits"
     assert main(["fit", "--data", "builtin:digits:n=300", "--steps", "4", "--out", str(out),

@@ -44,19 +44,29 @@ def load_checkpoint(run_dir: Path, net, ema, optimizer) -> tuple[int, list, dict
         raise UserError(f"{run_dir} has no checkpoint to resume from ({STATE_JSON} missing)")
     try:
         meta = json.loads(json_path.read_text())
-        step = int(meta["step"])
-    except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:   # JSONDecodeError is a ValueError
         raise UserError(f"checkpoint {json_path} is corrupt: {exc}") from None
     tensors = load_tensors(run_dir / STATE_TENSORS, "checkpoint")
-    if "step" in tensors:   # checkpoints written before the tensors carried their step lack it
-        step = int(tensors["step"])
-        meta = {**meta, "step": step, "ema_updates": int(tensors["ema_updates"])}
+    meta = {**meta, **_counters(meta, tensors, run_dir)}
     _load_module(net, tensors, "net.")
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")},
-                        int(meta["ema_updates"]))
+                        meta["ema_updates"])
     _load_optimizer(optimizer, tensors)
     ranks = sorted(int(k.split(".")[1]) for k in tensors if k.startswith("rng."))
-    return step, [tensors[f"rng.{r}"] for r in ranks], meta
+    return meta["step"], [tensors[f"rng.{r}"] for r in ranks], meta
+
+
+def _counters(meta, tensors: dict, run_dir: Path) -> dict:
+    """step and ema_updates: from the tensors, which carry them since a crash between the two
+    writes can leave an older JSON beside them; from the JSON for older checkpoints."""
+    source = tensors if "step" in tensors else meta
+    try:
+        return {key: int(source[key]) for key in ("step", "ema_updates")}
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"checkpoint in {run_dir} is corrupt (its step or ema_updates: {exc!r}); "
+                        f"start the run again without --resume") from None
 
 
 def _load_module(module, tensors: dict, prefix: str) -> None:

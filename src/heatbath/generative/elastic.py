@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from heatbath.core.runs import atomic_write_json
@@ -60,8 +61,6 @@ def end_worker_process(code: int = 0) -> None:
     exception"), and the worker dies by SIGABRT after its run finished correctly (seen in CI).
     Every file is already closed and the group left, so only the streams need flushing.
     """
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
