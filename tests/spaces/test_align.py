@@ -1,5 +1,6 @@
 """Alignment recovers exact copies, and Kabsch/Hungarian match brute force."""
 
+import importlib
 import itertools
 import math
 
@@ -9,6 +10,8 @@ import torch
 from heatbath.core.errors import UserError
 from heatbath.spaces.align import (align, aligned_distance, hungarian_permutation,
                                    kabsch_rotation)
+
+align_module = importlib.import_module("heatbath.spaces.align")
 
 
 def _generator(seed):
@@ -130,3 +133,18 @@ def test_bad_shapes_are_user_errors():
         align(_points((5, 3), 0), _points((6, 3), 1))
     with pytest.raises(UserError, match="shape"):
         aligned_distance(torch.zeros(3), torch.zeros(3))
+
+
+@pytest.mark.parametrize("particles", [3, 5])
+def test_the_exhaustive_search_matches_scipy_hungarian(particles, monkeypatch):
+    """Both paths are exact: on a batch they reach the same total cost pair by pair."""
+    x, y = _points((200, particles, 3), 60 + particles), _points((200, particles, 3), 80)
+    exhaustive = hungarian_permutation(x, y)
+    monkeypatch.setattr(align_module, "EXHAUSTIVE_MAX_PARTICLES", 0)
+    hungarian = hungarian_permutation(x, y)
+
+    def totals(permutation):
+        return (x - torch.gather(y, -2, permutation[..., None].expand_as(y))).pow(2).sum((-1, -2))
+
+    assert torch.allclose(totals(exhaustive), totals(hungarian), rtol=1e-12, atol=0)
+    assert (exhaustive == hungarian).all()   # generic points: the optimum is unique
