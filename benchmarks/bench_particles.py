@@ -52,16 +52,19 @@ IDEM_BUDGET = 100_000_000
 
 # LJ13 (13 particles: 169 pairs per configuration against DW4's 16) draws the CNF by Heun's map,
 # its log q the map's exact density (dopri5 needed 260 evaluations of the stiff field at 1e-4:
-# ~2 h for 10⁴ samples on one thread), with a smaller EGNN, and a narrower drift for NETS /
-# CMCD. Trials (3000 steps, 10³ samples, one thread): EGNN 16 × 2 ESS 0.059 in 5 min; 32 × 3
-# ESS 0.13 in 13 min, but 10⁴ samples would take it past an hour.
-CLUSTER_CNF = {"cnf.sampler": "heun", "cnf.nfe": 40, "cnf.hidden": 16, "cnf.depth": 2}
+# ~2 h for 10⁴ samples on one thread). One-thread trials, 10⁴ samples: EGNN 16 × 2, 3000 steps
+# on 64 × 200 draws, 40 NFE: ESS 0.025 ± 0.011, reweighted energy W2 1.24, 1412 s; 32 × 3, 20
+# NFE, same data: 0.030 ± 0.008, 0.58, 1276 s; 32 × 3, 20 NFE, 6000 steps on 64 × 400 draws:
+# 0.036 ± 0.015, 0.51, 1234 s.
+CLUSTER_CNF = {"cnf.sampler": "heun", "cnf.nfe": 20, "cnf.hidden": 32, "cnf.depth": 3,
+               "cnf.steps": 6000, "method.steps": 400}
 CLUSTER_SETTINGS = {"cnf": CLUSTER_CNF,
                     # NETS's PINN loss with the exact divergence (36 products through the
                     # EGNN per state) ran > 50 min on one thread; Hutchinson's two: 6 min
                     "nets": {"transport.hidden": 16, "transport.divergence": "hutchinson"},
                     "cmcd": {"transport.hidden": 16},
-                    "idem": {**CLUSTER_CNF, "idem.sigma_max": 2.0}}   # its refit is the CNF
+                    "idem": {**{k: v for k, v in CLUSTER_CNF.items() if k.startswith("cnf.")},
+                             "idem.sigma_max": 2.0}}   # its refit is the CNF
 # DW4's CNF: an EGNN of 64 x 4 trained 18000 steps on 64 chains of 1200 MCMC steps. One-thread
 # trials (2000 samples; raw energy W2 ± bootstrap s.e., ESS): 32 x 3, 9000 steps on 64 x 600
 # draws: 0.99 ± 0.15, 0.858; 64 x 4, same: 0.39 ± 0.09, 0.949; 64 x 4, 18000 steps on 64 x 1200:
