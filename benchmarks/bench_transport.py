@@ -2,9 +2,10 @@
 
 Every method gets the same budget B of target evaluations (energy and force) for *one*
 estimate, training included: a learned sampler (NETS, CMCD, FAB, iDEM) trains with
-method.budget = B − the cost of its draw, then draws its samples per estimate (DRAWS: the
-flow's draw costs one evaluation per sample, so it spends a tenth of B on 10⁵ samples; the
-transport samplers' draws cost TIME_STEPS + 1 evaluations per sample); AIS and SMC spend B
+method.budget = B − the cost of its draw, then draws its samples per estimate (DRAWS, per
+target TARGET_DRAWS: the flow's draw costs one evaluation per sample, so it spends a tenth of B
+on 10⁵ samples; the transport samplers' draws cost TIME_STEPS + 1 evaluations per sample, and
+NETS on GMM-40 spends about half of B on 8000 walkers); AIS and SMC spend B
 on one run of ESTIMATE_SAMPLES samples (annealing steps chosen to fit).
 Each row reports, over ESTIMATES independent estimates (a learned sampler is trained once and
 redrawn with new seeds; AIS and SMC run again with new seeds):
@@ -51,6 +52,10 @@ HMC_LEAPFROG = 3           # AIS/SMC: one evaluation for the weight + 3 leapfrog
 # evaluation a sample: 10^5 draws (a tenth of the budget) took its |Δlog Z| below the AIS/SMC
 # rows, which a 4000-sample draw (0.4 % of the budget) did not.
 DRAWS = {"flow": 100_000, "idem": 100_000}   # idem: its refit CNF's draws, one evaluation each
+# GMM-40: NETS's 8000 walkers cost 520k of the budget. At ESS ~0.5 its stderr is ~1/sqrt(n), and
+# 4000 walkers (0.016) held the mean |Δlog Z| at 0.010-0.015 whatever the training (trials at
+# TRANSPORT); 8000 with 474k training evaluations gave 0.008.
+TARGET_DRAWS = {("gmm40", "nets"): 8000}
 
 # Per-target settings of the learned samplers (the rest are heatbath's defaults).
 TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.lr": 1e-3,
@@ -60,6 +65,13 @@ TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.
              # lowest log-weight variance of untrained walks over 0.01 … 0.1.
              "manywell32": {"transport.hidden": 128, "transport.depth": 3,
                             "transport.lr": 1e-3, "transport.step_size": 0.05}}
+# NETS alone on GMM-40: the buffer's walks are reused for 192 gradient steps per simulation and
+# the PINN loss reads 64 states per grid time. Trials (4000 walkers per estimate; ESS on 10⁴): 32
+# updates of 16 states ESS 0.20, |Δlog Z| 0.025; 128 of 16: 0.46, 0.014; 512 of 16: 0.50, 0.010
+# (540 s); 128 of 64: 0.50, 0.011 (283 s); the same with hidden 128: 0.52, 0.014; with
+# step_size 0.25: 0.50, 0.015. ESS levels off near 0.5. CMCD keeps 32 updates: its log-variance
+# loss on the same walks 192 times fell from ESS 0.20 to 0.10.
+NETS_ONLY = {"gmm40": {"transport.updates": 192, "transport.points": 64}}
 # iDEM: K = 20 Monte-Carlo draws per score target and 64 targets per step, so the budget buys
 # ~700 gradient steps (K = 100 with 128 targets would buy 70); GMM-40 trials at this budget:
 # ESS 0.04 (K = 20, 64 targets), 0.0005-0.0015 (K = 5 or 10, or 32 targets). Its refit CNF
@@ -84,8 +96,14 @@ def draw_cost(method: str, samples: int) -> int:
     return samples * (TIME_STEPS + 1) if method in ("nets", "cmcd") else samples
 
 
-def draws(method: str) -> int:
-    return DRAWS.get(method, ESTIMATE_SAMPLES)
+def draws(target: str, method: str) -> int:
+    return TARGET_DRAWS.get((target, method), DRAWS.get(method, ESTIMATE_SAMPLES))
+
+
+def own_draws(target: str) -> str:
+    """The title's note of this target's TARGET_DRAWS ("; NETS's of 8,000")."""
+    return "".join(f"; {LABELS[m].split(' ')[0]}'s of {n:,}"
+                   for (t, m), n in TARGET_DRAWS.items() if t == target)
 
 
 def annealing_steps(samples: int) -> int:
@@ -99,8 +117,9 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
     config.method.samples = ESTIMATE_SAMPLES
     settings = {}
     if method in ("nets", "cmcd"):
-        settings = {**TRANSPORT[target], "transport.time_steps": TIME_STEPS,
-                    "transport.steps": 100_000}
+        own = NETS_ONLY.get(target, {}) if method == "nets" else {}
+        settings = {**own, **TRANSPORT[target], "transport.time_steps": TIME_STEPS,
+                    "transport.steps": 100_000}   # --set (in TRANSPORT) wins over NETS_ONLY
     elif method == "flow":
         settings = {"flow.fab_updates": FAB_UPDATES[target], **FAB}   # --set wins
     elif method == "idem":
@@ -109,7 +128,7 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
         settings = {"method.kernel": "hmc", "method.n_leapfrog": HMC_LEAPFROG,
                     "method.steps": annealing_steps(ESTIMATE_SAMPLES), "method.replicas": 8}
     if METHODS[method].budgeted:
-        budget = BUDGET - draw_cost(method, draws(method))
+        budget = BUDGET - draw_cost(method, draws(target, method))
         settings["method.budget"] = budget // 20 if quick else budget
     for key, value in settings.items():
         set_value(config, key, value)
@@ -136,7 +155,7 @@ def learned_row(target: str, method: str, quick: bool) -> dict:
     estimates, seconds = [], []
     for k in range(ESTIMATES):
         before, started = problem.energy_evals(), time.perf_counter()
-        _, log_w = redraw(result, problem, method, draws(method), 100 + k)
+        _, log_w = redraw(result, problem, method, draws(target, method), 100 + k)
         seconds.append(time.perf_counter() - started)
         estimates.append(log_z_importance(log_w.numpy()))
         per_estimate = problem.energy_evals() - before
@@ -231,7 +250,8 @@ def main() -> None:
         rows = run(target, args.quick, args.methods.split(","))
         title = (f"{target}: log Z and ESS at a budget of {BUDGET:,} target evaluations per "
                  f"estimate, training included ({ESTIMATES} estimates of {ESTIMATE_SAMPLES} "
-                 f"samples, the flow's and iDEM's refit CNF's of {DRAWS['flow']:,}; exact log Z "
+                 f"samples{own_draws(target)}, the flow's and iDEM's refit CNF's of "
+                 f"{DRAWS['flow']:,}; exact log Z "
                  f"{build_target(target).exact.log_z:.7f}; 1 thread)")
         table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
         if args.quick or args.set or args.methods != ",".join(LABELS):
