@@ -129,7 +129,7 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
                     "method.steps": annealing_steps(ESTIMATE_SAMPLES), "method.replicas": 8}
     if METHODS[method].budgeted:
         budget = BUDGET - draw_cost(method, draws(target, method))
-        settings["method.budget"] = budget // 20 if quick else budget
+        settings["method.budget"] = budget // 10 if quick else budget   # quick: >= 1 simulation
     for key, value in settings.items():
         set_value(config, key, value)
     return config
