@@ -54,7 +54,7 @@ HMC_LEAPFROG = 3           # AIS/SMC: one evaluation for the weight + 3 leapfrog
 DRAWS = {"flow": 100_000, "idem": 100_000}   # idem: its refit CNF's draws, one evaluation each
 # GMM-40: NETS's 8000 walkers cost 520k of the budget. At ESS ~0.5 its stderr is ~1/sqrt(n), and
 # 4000 walkers (0.016) held the mean |Δlog Z| at 0.010-0.015 whatever the training (trials at
-# TRANSPORT); 8000 with 474k training evaluations gave 0.008.
+# NETS_ONLY); 8000 with 474k training evaluations gave 0.008.
 TARGET_DRAWS = {("gmm40", "nets"): 8000}
 
 # Per-target settings of the learned samplers (the rest are heatbath's defaults).
