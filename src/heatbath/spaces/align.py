@@ -114,10 +114,10 @@ def _all_permutations(p: int) -> torch.Tensor:
 
 def _cheapest_permutation(cost: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """(B, p) the row of `table` minimising Σ_i cost[b, i, π(i)] for each (B, p, p) matrix."""
-    p = cost.shape[-1]
-    flat_index = (torch.arange(p) * p + table).flatten()             # (p! · p,)
+    p, table = cost.shape[-1], table.to(cost.device)   # a GPU batch stays on the GPU
+    flat_index = (torch.arange(p, device=cost.device) * p + table).flatten()   # (p! · p,)
     totals = cost.flatten(1)[:, flat_index].reshape(len(cost), len(table), p).sum(-1)
-    return table[totals.argmin(dim=-1)]
+    return table[totals.argmin(dim=-1)].cpu()
 
 
 def _permuted(y: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
