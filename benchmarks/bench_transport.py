@@ -54,7 +54,7 @@ HMC_LEAPFROG = 3           # AIS/SMC: one evaluation for the weight + 3 leapfrog
 DRAWS = {"flow": 100_000, "idem": 100_000}   # idem: its refit CNF's draws, one evaluation each
 # GMM-40: NETS's 8000 walkers cost 520k of the budget. At ESS ~0.5 its stderr is ~1/sqrt(n), and
 # 4000 walkers (0.016) held the mean |Δlog Z| at 0.010-0.015 whatever the training (trials at
-# NETS_ONLY); 8000 with 474k training evaluations gave 0.008.
+# OWN_SETTINGS); 8000 with 474k training evaluations gave 0.008.
 TARGET_DRAWS = {("gmm40", "nets"): 8000}
 
 # Per-target settings of the learned samplers (the rest are heatbath's defaults).
@@ -65,13 +65,13 @@ TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.
              # lowest log-weight variance of untrained walks over 0.01 … 0.1.
              "manywell32": {"transport.hidden": 128, "transport.depth": 3,
                             "transport.lr": 1e-3, "transport.step_size": 0.05}}
-# NETS alone on GMM-40: the buffer's walks are reused for 192 gradient steps per simulation and
-# the PINN loss reads 64 states per grid time. Trials (4000 walkers per estimate; ESS on 10⁴): 32
-# updates of 16 states ESS 0.20, |Δlog Z| 0.025; 128 of 16: 0.46, 0.014; 512 of 16: 0.50, 0.010
-# (540 s); 128 of 64: 0.50, 0.011 (283 s); the same with hidden 128: 0.52, 0.014; with
-# step_size 0.25: 0.50, 0.015. ESS levels off near 0.5. CMCD keeps 32 updates: its log-variance
-# loss on the same walks 192 times fell from ESS 0.20 to 0.10.
-NETS_ONLY = {"gmm40": {"transport.updates": 192, "transport.points": 64}}
+# Per (target, method) settings. NETS on GMM-40: the buffer's walks are reused for 192 gradient
+# steps per simulation and the PINN loss reads 64 states per grid time. Trials (4000 walkers per
+# estimate; ESS on 10⁴): 32 updates of 16 states ESS 0.20, |Δlog Z| 0.025; 128 of 16: 0.46,
+# 0.014; 512 of 16: 0.50, 0.010 (540 s); 128 of 64: 0.50, 0.011 (283 s); the same with hidden
+# 128: 0.52, 0.014; with step_size 0.25: 0.50, 0.015. ESS levels off near 0.5. CMCD keeps 32
+# updates: its log-variance loss on the same walks 192 times fell from ESS 0.20 to 0.10.
+OWN_SETTINGS = {("gmm40", "nets"): {"transport.updates": 192, "transport.points": 64}}
 # iDEM: K = 20 Monte-Carlo draws per score target and 64 targets per step, so the budget buys
 # ~700 gradient steps (K = 100 with 128 targets would buy 70); GMM-40 trials at this budget:
 # ESS 0.04 (K = 20, 64 targets), 0.0005-0.0015 (K = 5 or 10, or 32 targets). Its refit CNF
@@ -117,9 +117,9 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
     config.method.samples = ESTIMATE_SAMPLES
     settings = {}
     if method in ("nets", "cmcd"):
-        own = NETS_ONLY.get(target, {}) if method == "nets" else {}
-        settings = {**own, **TRANSPORT[target], "transport.time_steps": TIME_STEPS,
-                    "transport.steps": 100_000}   # --set (in TRANSPORT) wins over NETS_ONLY
+        settings = {**OWN_SETTINGS.get((target, method), {}), **TRANSPORT[target],
+                    "transport.time_steps": TIME_STEPS,
+                    "transport.steps": 100_000}   # --set (in TRANSPORT) wins over OWN_SETTINGS
     elif method == "flow":
         settings = {"flow.fab_updates": FAB_UPDATES[target], **FAB}   # --set wins
     elif method == "idem":

@@ -86,19 +86,24 @@ def hungarian_permutation(x, y) -> torch.Tensor:
     x, y = _pair(x, y)
     p, d = x.shape[-2:]
     flat_x, flat_y = x.detach().reshape(-1, p, d), y.detach().reshape(-1, p, d)
-    columns = torch.empty((flat_x.shape[0], p), dtype=torch.long)
     table = _all_permutations(p) if p <= EXHAUSTIVE_MAX_PARTICLES else None
-    step = max(1, CHUNK_ELEMENTS // (p * max(p * d, len(table) if table is not None else 0)))
+    per_pair = p * p * d if table is None else p * max(p * d, len(table))   # entries held
+    step = max(1, CHUNK_ELEMENTS // per_pair)
+    columns = []
     for start in range(0, flat_x.shape[0], step):
         # Direct differences, not the matrix-product form, so that near-ties are decided right.
         cost = (flat_x[start:start + step, :, None] - flat_y[start:start + step, None])
-        cost = cost.pow(2).sum(-1)
-        if table is not None:
-            columns[start:start + step] = _cheapest_permutation(cost, table)
-            continue
-        for k, matrix in enumerate(cost.cpu().numpy()):
-            columns[start + k] = torch.from_numpy(linear_sum_assignment(matrix)[1])
-    return columns.reshape(x.shape[:-1])
+        columns.append(_optimal_columns(cost.pow(2).sum(-1), table))
+    return torch.cat(columns).reshape(x.shape[:-1])
+
+
+def _optimal_columns(cost: torch.Tensor, table: torch.Tensor | None) -> torch.Tensor:
+    """(B, p) optimal assignment of each (p, p) cost matrix, on the CPU: the cheapest row of
+    `table` (every permutation), or scipy's Hungarian algorithm matrix by matrix."""
+    if table is not None:
+        return _cheapest_permutation(cost, table)
+    return torch.stack([torch.from_numpy(linear_sum_assignment(matrix)[1]).long()
+                        for matrix in cost.cpu().numpy()])
 
 
 # Up to this many particles every permutation is tried at once as tensor operations: exact like
