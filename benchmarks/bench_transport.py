@@ -63,6 +63,12 @@ TRANSPORT = {"gmm40": {"transport.hidden": 64, "transport.depth": 3, "transport.
              # ManyWell: the default step (a tenth of MALA's δ, 0.002 here) moves a walker
              # 0.13 in 64 steps and gave |Δlog Z| = 33 (NETS) and 41 (CMCD); 0.05 had the
              # lowest log-weight variance of untrained walks over 0.01 … 0.1.
+             # Why NETS fails here: the 16 pairs are independent, so their log-weight
+             # variances add, and ESS(32) ≈ ESS(2)^16. Trained NETS on ManyWell-2 at this
+             # budget (ESS on 10⁴): 64 steps of 0.05 (these settings) 0.375, and ManyWell-8
+             # 0.018 ≈ 0.375⁴; 64 of 0.0125 0.55; 64 of 0.003 0.46; 256 of 0.0125 0.70; 256 of
+             # 0.05 0.20; 1024 of 0.003 0.44; 16 of 0.2 0.03 (AIS: 0.45). ManyWell-32 needs
+             # ESS(2) ≥ 0.97 (0.97^16 ≈ 0.6).
              "manywell32": {"transport.hidden": 128, "transport.depth": 3,
                             "transport.lr": 1e-3, "transport.step_size": 0.05}}
 # Per (target, method) settings. NETS on GMM-40: the buffer's walks are reused for 192 gradient
