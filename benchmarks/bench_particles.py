@@ -68,12 +68,12 @@ CLUSTER_SETTINGS = {"cnf": CLUSTER_CNF,
 # DW4's CNF: an EGNN of 64 x 4 trained 18000 steps on 64 chains of 1200 MCMC steps. One-thread
 # trials (2000 samples; raw energy W2 ± bootstrap s.e., ESS): 32 x 3, 9000 steps on 64 x 600
 # draws: 0.99 ± 0.15, 0.858; 64 x 4, same: 0.39 ± 0.09, 0.949; 64 x 4, 18000 steps on 64 x 1200:
-# 0.12 ± 0.04, 0.973 in 680 s; 27000 on 64 x 1800: 0.17 ± 0.06 (a few outliers rule raw W2);
-# the 18000-step flow drawn at rtol 1e-5, not 1e-4: 0.12, so ODE error is not the tail. Its 10⁴
-# draws put the whole top percent too high, not a few points (energy quantiles 0.99 / 0.999:
-# -16.2 / -11.8 against the reference's -17.0 / -14.0), and drawing its base at scale 0.9 (exact
-# log q of the scaled Gaussian) gave ESS 0.68, raw W2 0.20: the tail is the flow's, not the
-# base's. iDEM's refit is the same flow
+# 0.12 ± 0.04, 0.973 in 680 s; 27000 on 64 x 1800: 0.17 ± 0.06 (the high-energy tail rules raw W2);
+# the 18000-step flow drawn at rtol 1e-5, not 1e-4: 0.12, so ODE error is not the tail. In 10⁴
+# of its draws the top sits too high (energy quantiles 0.99 / 0.999: -16.2 / -11.8 against the
+# reference's -17.0 / -14.0; without the 30 highest energies raw W2 is 0.080, not 0.171), and
+# drawing its base at scale 0.9 (exact log q of the scaled Gaussian) gave ESS 0.68, raw W2 0.20:
+# the tail is the flow's, not the base's. iDEM's refit is the same flow
 DW4_CNF = {"cnf.steps": 18000, "cnf.hidden": 64, "cnf.depth": 4}
 DW4_SETTINGS = {"cnf": {**DW4_CNF, "method.steps": 1200}, "idem": DW4_CNF}
 LENGTH_KEYS = ("cnf.steps", "method.steps")   # what --quick does not take from PER_TARGET
