@@ -14,7 +14,7 @@ evaluation, whatever the lattice size.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_spin_transfer.py [--quick]
         [--train-L 16] [--beta-range 0.2,0.8] [--betas 0.2,0.3,c,0.6] [--sizes 16]
 
-Issue 9's range bench (one model within 1e-4 at every β of [0.2, 0.8]; 58 min on one core):
+Issue 9's range bench (one model within 1e-4 at every β of [0.2, 0.8]; 59 min on one core):
     --train-L 8 --steps 12000 --warm-start 300 --beta-range 0.2,0.8 --sizes 8
     --betas 0.2,0.3,0.4,c,0.5,0.6,0.7,0.8 --samples 100000 --translations 2
 """
