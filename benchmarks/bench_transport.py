@@ -127,7 +127,7 @@ def make_config(target: str, method: str, quick: bool) -> EnergyRunConfig:
     if method in ("nets", "cmcd"):
         settings = {**OWN_SETTINGS.get((target, method), {}), **TRANSPORT[target],
                     "transport.time_steps": TIME_STEPS,
-                    "transport.steps": 100_000}   # --set (in TRANSPORT) wins over OWN_SETTINGS
+                    "transport.steps": 100_000}   # --set writes TRANSPORT, so it wins over OWN_SETTINGS
     elif method == "flow":
         settings = {"flow.fab_updates": FAB_UPDATES[target], **FAB}   # --set wins
     elif method == "idem":

@@ -128,6 +128,14 @@ def test_hungarian_against_all_permutations(particles):
                             rel_tol=1e-12)
 
 
+
+@pytest.mark.parametrize("particles", [3, 7])   # the exhaustive search, then scipy's
+def test_an_empty_batch_gives_an_empty_assignment(particles):
+    empty = torch.zeros(0, particles, 2)
+    found = hungarian_permutation(empty, empty)
+    assert found.shape == (0, particles) and found.dtype == torch.long
+
+
 def test_bad_shapes_are_user_errors():
     with pytest.raises(UserError, match="particles, dimensions"):
         align(_points((5, 3), 0), _points((6, 3), 1))

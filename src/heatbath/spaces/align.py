@@ -89,7 +89,7 @@ def hungarian_permutation(x, y) -> torch.Tensor:
     table = _all_permutations(p) if p <= EXHAUSTIVE_MAX_PARTICLES else None
     per_pair = p * p * d if table is None else p * max(p * d, len(table))   # entries held
     step = max(1, CHUNK_ELEMENTS // per_pair)
-    columns = []
+    columns = [torch.empty((0, p), dtype=torch.long)]   # an empty batch stays (0, p)
     for start in range(0, flat_x.shape[0], step):
         # Direct differences, not the matrix-product form, so that near-ties are decided right.
         cost = (flat_x[start:start + step, :, None] - flat_y[start:start + step, None])
